@@ -1,0 +1,27 @@
+"""Executors: run an ONNX graph on onnxruntime or on deepvis's own NumPy ops.
+
+Both take the same ModelProto and the same feeds and return the same named
+outputs, so every graph deepvis builds (forward or gradient) runs on either.
+"""
+from __future__ import annotations
+
+BACKENDS = ("ort", "numpy")
+
+
+def make_executor(model, backend: str = "ort", **options):
+    """Build an executor for `model` (ModelProto or .onnx path) on `backend`."""
+    if backend == "ort":
+        from .ort import OrtExecutor
+        return OrtExecutor(model, **options)
+    if backend == "numpy":
+        from .numpy_exec import NumpyExecutor
+        return NumpyExecutor(model)
+    raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+
+
+def ort_available() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
