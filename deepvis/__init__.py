@@ -1,0 +1,17 @@
+"""deepvis: the Deep Visualization Toolbox on ONNX graphs, without Caffe.
+
+    import deepvis
+    model = deepvis.load_model("efficientnet-lite0")          # or an .onnx / settings file
+    blobs = model.forward(model.preprocess(cv2.imread("cat.jpg")))
+"""
+__version__ = "0.1.0"
+
+
+def load_model(model, backend: str = "auto", settings=None):
+    """See deepvis.model.load_model (imported lazily so `import deepvis` stays light)."""
+    from .model import load_model as _load_model
+
+    return _load_model(model, backend=backend, settings=settings)
+
+
+__all__ = ["load_model", "__version__"]

@@ -8,15 +8,24 @@ from __future__ import annotations
 BACKENDS = ("ort", "numpy")
 
 
-def make_executor(model, backend: str = "ort", **options):
+def resolve_backend(backend: str = "auto") -> str:
+    """`auto` is onnxruntime when it is installed, else the NumPy executor."""
+    if backend == "auto":
+        return "ort" if ort_available() else "numpy"
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of auto, {', '.join(BACKENDS)}")
+    return backend
+
+
+def make_executor(model, backend: str = "auto", **options):
     """Build an executor for `model` (ModelProto or .onnx path) on `backend`."""
+    backend = resolve_backend(backend)
     if backend == "ort":
         from .ort import OrtExecutor
         return OrtExecutor(model, **options)
     if backend == "numpy":
         from .numpy_exec import NumpyExecutor
         return NumpyExecutor(model)
-    raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
 
 
 def ort_available() -> bool:

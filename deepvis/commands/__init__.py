@@ -1,0 +1,1 @@
+"""Subcommands of the `deepvis` console command (see deepvis.cli)."""

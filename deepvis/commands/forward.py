@@ -1,0 +1,75 @@
+"""`deepvis forward MODEL --input FILE...`: classify images, optionally save every blob."""
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+
+from ..errors import DeepvisError
+from ..fileio import read_image, read_network_input, save_npz
+from .common import add_model_args, open_model
+
+
+def register(sub) -> None:
+    p = sub.add_parser("forward", help="run a model on images and print the top classes",
+                       description="Run a forward pass. Images are preprocessed as the model's "
+                                   "settings say (crop or stretch to square, resize, channel "
+                                   "swap, mean, scale); a .npy file is taken as the network "
+                                   "input itself, (C,H,W) or (N,C,H,W).")
+    add_model_args(p)
+    p.add_argument("--input", "-i", nargs="+", required=True, metavar="FILE",
+                   help="images (jpg, png, ...) or .npy network inputs; all run as one batch")
+    p.add_argument("--top", type=int, default=5, metavar="K", help="classes to print (default 5)")
+    p.add_argument("--json", action="store_true", help="print results as JSON")
+    p.add_argument("--save-blobs", metavar="OUT.npz",
+                   help="write every visible blob, keyed by name, shapes (N,C,H,W) or (N,C)")
+    p.add_argument("--force", action="store_true", help="overwrite --save-blobs if it exists")
+    p.set_defaults(run=run)
+
+
+def load_inputs(model, files) -> tuple[np.ndarray, list[str]]:
+    """Stack every input into one batch; names say which row came from which file."""
+    batches, names = [], []
+    for file in files:
+        path = pathlib.Path(file)
+        x = read_network_input(path) if path.suffix == ".npy" else model.preprocess(read_image(path))
+        batches.append(x)
+        names += [str(path)] if len(x) == 1 else [f"{path}[{i}]" for i in range(len(x))]
+    shapes = {tuple(b.shape[1:]) for b in batches}
+    if len(shapes) > 1 or shapes != {tuple(model.input_shape[1:])}:
+        raise DeepvisError(f"inputs must match the network input {model.input_shape[1:]}, "
+                           f"got {sorted(shapes)}")
+    return np.concatenate(batches), names
+
+
+def prob_blob(model) -> str:
+    name = model.settings.get("caffevis_prob_layer")
+    return name if name in model.blob_names else model.blob_names[-1]
+
+
+def top_k(probs: np.ndarray, k: int, labels) -> list[dict]:
+    flat = probs.reshape(-1)
+    order = np.argsort(-flat, kind="stable")[:k]
+    return [{"class": int(i), "label": labels[i] if labels and i < len(labels) else str(i),
+             "prob": float(flat[i])} for i in order]
+
+
+def run(args) -> int:
+    model = open_model(args)
+    x, names = load_inputs(model, args.input)
+    wanted = None if args.save_blobs else [prob_blob(model)]
+    blobs = model.forward(x, blobs=wanted)
+    probs = blobs[prob_blob(model)].reshape(len(x), -1)
+    results = [{"input": name, "top": top_k(p, args.top, model.labels)}
+               for name, p in zip(names, probs)]
+    if args.save_blobs:
+        save_npz(args.save_blobs, blobs, overwrite=args.force)
+    if args.json:
+        print(json.dumps(results, indent=1))
+    else:
+        for result in results:
+            print(result["input"])
+            for rank, entry in enumerate(result["top"], 1):
+                print(f"  {rank}. {entry['prob']:.4f}  {entry['class']:>4}  {entry['label']}")
+    return 0
