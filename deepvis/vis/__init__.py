@@ -1,0 +1,1 @@
+"""Arrays -> pictures: the toolbox's normalisations and filters, as pure functions."""
