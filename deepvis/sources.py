@@ -31,7 +31,7 @@ def resolve_onnx(settings) -> pathlib.Path:
         raise DeepvisError(f"deepvis_model must be a model name or an .onnx path, got {source!r}")
     lite = _LITE.match(source)
     if lite:
-        from .zoo.efficientnet_lite import cached_model
+        from .zoo import cached_model
         return cached_model(int(lite.group(1)))
     if source.endswith(".onnx"):
         path = pathlib.Path(source)
