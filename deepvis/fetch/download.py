@@ -1,0 +1,259 @@
+"""Resumable, verified, all-or-nothing downloads of one file from a list of URLs.
+
+Bytes stream into `<name>.part` beside the target; the part is moved into place
+(os.replace) only after its size and digests match, so the target path either
+does not exist or holds a verified file. A broken connection resumes with an HTTP
+Range request; a server that ignores Range makes the download restart cleanly.
+"""
+from __future__ import annotations
+
+import http.client
+import os
+import pathlib
+import re
+import socket
+import sys
+import urllib.error
+import urllib.request
+from typing import Callable
+
+from tqdm import tqdm
+
+from ..errors import DeepvisError
+from .verify import CHUNK, Expected, digests, mismatches
+
+TIMEOUT_S = 30.0        # per connect and per read; a stalled server fails over to the next URL
+RETRIES = 3             # resumes per URL after a dropped connection
+USER_AGENT = "deepvis-fetch (+https://pypi.org/project/deepvis/)"
+
+Say = Callable[[str], None]
+
+
+class DownloadError(DeepvisError):
+    """No URL gave a verified file; nothing was installed."""
+
+
+class _SourceFailed(Exception):
+    """This URL cannot deliver the file now; the next one is tried."""
+
+
+def to_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def part_path(dest: pathlib.Path) -> pathlib.Path:
+    return dest.with_name(dest.name + ".part")
+
+
+def record_path(dest: pathlib.Path) -> pathlib.Path:
+    """sha256sum-style record of a file that has no published digest."""
+    return dest.with_name(dest.name + ".sha256")
+
+
+def ensure_file(urls, dest, expected: Expected, *, rerun: str = "the same command",
+                timeout: float = TIMEOUT_S, retries: int = RETRIES, progress: bool | None = None,
+                say: Say = to_stderr) -> pathlib.Path:
+    """Make `dest` hold the verified file: keep a good existing copy, else download it."""
+    dest = pathlib.Path(dest)
+    if dest.exists():
+        _check_existing(dest, expected, say)
+        return dest
+    return download(urls, dest, expected, rerun=rerun, timeout=timeout, retries=retries,
+                    progress=progress, say=say)
+
+
+def _check_existing(dest: pathlib.Path, expected: Expected, say: Say) -> None:
+    record = record_path(dest)
+    if not expected.has_digest and record.exists():
+        expected = Expected(size=expected.size, sha256=record.read_text().split()[0])
+    problems = mismatches(dest, expected)
+    if problems:
+        raise DeepvisError(f"{dest} exists but does not match the published file "
+                           f"({'; '.join(problems)}); it is damaged or a different file. "
+                           "Delete it and rerun to download it again.")
+    if not expected.has_digest:
+        _record_digest(dest, say)
+    say(f"{dest.name}: already downloaded and verified")
+
+
+def download(urls, dest, expected: Expected, *, rerun: str = "the same command",
+             timeout: float = TIMEOUT_S, retries: int = RETRIES, progress: bool | None = None,
+             say: Say = to_stderr) -> pathlib.Path:
+    """Try each URL in turn until one yields a file matching `expected`; install it at `dest`."""
+    dest = pathlib.Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    part = part_path(dest)
+    if progress is None:
+        progress = sys.stderr.isatty()
+    failures = []
+    for url in urls:
+        say(f"{dest.name}: downloading {url}")
+        try:
+            _fetch(url, part, expected, timeout, retries, progress, say)
+        except _SourceFailed as exc:
+            failures.append(f"{url}: {exc}")
+            say(f"  failed: {exc}")
+            if part.exists() and part.stat().st_size == 0:
+                part.unlink()
+            continue
+        problems = mismatches(part, expected)
+        if problems:
+            part.unlink()
+            failures.append(f"{url}: the downloaded file is not the published one "
+                            f"({'; '.join(problems)}); it was deleted")
+            say(f"  failed: checksum mismatch ({'; '.join(problems)}); deleted the download")
+            continue
+        _fsync(part)
+        os.replace(part, dest)
+        say(f"  installed {dest}")
+        if not expected.has_digest:
+            _record_digest(dest, say)
+        return dest
+    raise DownloadError(_failure_message(dest, failures, part, rerun))
+
+
+def _failure_message(dest, failures, part, rerun) -> str:
+    tried = "\n".join(f"  {line}" for line in failures) or "  (no URL to try)"
+    kept = (f"\nThe partial download {part} is kept; rerunning resumes it."
+            if part.exists() else "")
+    return (f"could not download {dest.name}; nothing was installed. Tried:\n{tried}{kept}\n"
+            f"What to do: retry later ({rerun}), try another copy with --mirror URL, or get the "
+            f"file some other way, place it at {dest} and rerun {rerun} (it is verified, "
+            "not downloaded again).")
+
+
+def _record_digest(dest: pathlib.Path, say: Say) -> None:
+    sha256 = digests(dest)["sha256"]
+    record = record_path(dest)
+    tmp = record.with_name(record.name + ".part")
+    tmp.write_text(f"{sha256}  {dest.name}\n")
+    os.replace(tmp, record)
+    say(f"  {dest.name} has no published checksum; its sha256 is {sha256} "
+        f"(recorded in {record.name}; compare it with a trusted copy if you can)")
+
+
+class _RangeRejected(Exception):
+    """HTTP 416: the server will not send bytes from the requested offset."""
+
+    def __init__(self, total: int | None):
+        super().__init__(total)
+        self.total = total
+
+
+def _fetch(url, part: pathlib.Path, expected: Expected, timeout, retries, progress, say) -> None:
+    """Bring `part` to the full file from `url`, resuming what is already there."""
+    why = ""
+    for _ in range(retries + 1):
+        offset = part.stat().st_size if part.exists() else 0
+        if expected.size is not None and offset > expected.size:
+            part.unlink()
+            offset = 0
+        if expected.size is not None and offset == expected.size:
+            return
+        try:
+            response = _open(url, offset, timeout)
+        except _RangeRejected as exc:
+            if exc.total == offset:
+                return                                      # the part was already complete
+            why = "the server refused to resume the download"
+            part.unlink()
+            say(f"  {why}; starting again from the beginning")
+            continue
+        with response:
+            mode, total = _plan(response, offset, expected, say)
+            if mode is None:
+                why = "the server answered the resume request with other bytes"
+                part.unlink()
+                say(f"  {why}; starting again from the beginning")
+                continue
+            try:
+                _stream(response, part, mode, total, progress)
+                lost = None
+            except (OSError, http.client.HTTPException) as exc:
+                lost = _describe(exc, timeout)
+        have = part.stat().st_size if part.exists() else 0
+        if lost is None and (total is None or have >= total):
+            return
+        why = f"{lost or 'the server closed the connection early'} at {have:,} bytes"
+        say(f"  {why}; resuming")
+    kept = "; the partial download is kept" if part.exists() else ""
+    raise _SourceFailed(f"{why}, {retries} retries failed{kept}")
+
+
+def _open(url: str, offset: int, timeout: float):
+    headers = {"User-Agent": USER_AGENT}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    try:
+        return urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                      timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        exc.close()
+        if exc.code == 416 and offset:
+            raise _RangeRejected(_range_total(exc.headers.get("Content-Range"))) from None
+        raise _SourceFailed(f"HTTP {exc.code} {exc.reason}") from None
+    except (OSError, http.client.HTTPException, ValueError) as exc:
+        raise _SourceFailed(_describe(exc, timeout)) from None
+
+
+_CONTENT_RANGE = re.compile(r"bytes\s+(?:(\d+)-\d+|\*)/(\d+|\*)")
+
+
+def _range_start(header: str | None) -> int | None:
+    match = _CONTENT_RANGE.match(header or "")
+    return int(match.group(1)) if match and match.group(1) else None
+
+
+def _range_total(header: str | None) -> int | None:
+    match = _CONTENT_RANGE.match(header or "")
+    return int(match.group(2)) if match and match.group(2) != "*" else None
+
+
+def _plan(response, offset: int, expected: Expected, say: Say):
+    """(file mode for the part, expected total size); mode None means restart from zero."""
+    status = getattr(response, "status", None) or 200
+    length = response.headers.get("Content-Length")
+    length = int(length) if length and length.isdigit() else None
+    if status == 206:
+        if _range_start(response.headers.get("Content-Range")) != offset:
+            return None, None
+        mode, start = ("ab" if offset else "wb"), offset
+    else:
+        if offset:
+            say("  the server ignores resume requests; downloading again from the beginning")
+        mode, start = "wb", 0
+    total = start + length if length is not None else expected.size
+    if expected.size is not None and total != expected.size:
+        raise _SourceFailed(f"the server offers {total:,} bytes, expected {expected.size:,} "
+                            "(wrong file or an error page)")
+    return mode, total
+
+
+def _stream(response, part: pathlib.Path, mode: str, total: int | None, progress: bool) -> None:
+    with open(part, mode) as out, tqdm(total=total, initial=out.tell(), unit="B",
+                                       unit_scale=True, unit_divisor=1024, desc=part.stem,
+                                       file=sys.stderr, disable=not progress,
+                                       leave=False) as bar:
+        while chunk := response.read(CHUNK):
+            out.write(chunk)
+            bar.update(len(chunk))
+
+
+def _describe(exc: BaseException, timeout: float) -> str:
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    if isinstance(reason, socket.gaierror):
+        return "host not found (DNS lookup failed)"
+    if isinstance(reason, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(reason, (TimeoutError, socket.timeout)):
+        return f"no answer within {timeout:g} s"
+    if isinstance(reason, http.client.IncompleteRead):
+        return "the connection dropped"
+    if isinstance(reason, ConnectionError):
+        return f"the connection broke ({reason.__class__.__name__})"
+    return str(reason) or reason.__class__.__name__
+
+
+def _fsync(path: pathlib.Path) -> None:
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
