@@ -14,10 +14,12 @@ import onnx
 from . import sources
 from .errors import DeepvisError
 from .exec import make_executor, resolve_backend
+from .grad import GradCache
 from .graph import meta
 from .graph.load import graph_input, load_onnx, visible_blobs, with_outputs
 from .labels import load_labels
 from .preprocess import Preprocessing, preprocess
+from .resources import cache_dir
 from .settings import Settings, load_settings
 
 SETTINGS_SUFFIXES = (".yaml", ".yml", ".py")
@@ -38,9 +40,12 @@ class Model:
         self.preprocessing = preprocessing_from(settings, self.metadata["preprocess"],
                                                 input_hw(graph), path)
         self.labels = load_labels(settings.get("caffevis_labels"))
+        self._executor_options = ({"gpu": bool(settings.get("caffevis_mode_gpu"))}
+                                  if backend == "ort" else {})
         self._executor = make_executor(with_outputs(graph, self.blob_names[1:]), backend,
-                                       **({"gpu": bool(settings.get("caffevis_mode_gpu"))}
-                                          if backend == "ort" else {}))
+                                       **self._executor_options)
+        self._grads: GradCache | None = None   # made on the first backward pass
+        self._grad_executors: dict = {}
         self.blob_shapes = self._shapes_at_batch_one()
 
     @property
@@ -55,15 +60,60 @@ class Model:
         """Run the network on a preprocessed batch (N, C, H, W); return the named blobs."""
         x = self._check_input(x)
         names = list(blobs) if blobs is not None else self.blob_names
-        unknown = [b for b in names if b not in self.blob_names]
-        if unknown:
-            raise DeepvisError(f"no blob named {unknown[0]!r}; blobs are: "
-                               f"{', '.join(self.blob_names)}")
+        self._check_blobs(names)
         wanted = [b for b in names if b != self.input_name]
         result = self._executor.run({self.input_name: x}, wanted)
         if self.input_name in names:
             result[self.input_name] = x
         return {b: result[b] for b in names}
+
+    def backward(self, x: np.ndarray, blob: str, seed: np.ndarray, mode: str = "grad") -> np.ndarray:
+        """Derivative at the input of sum(seed * blob), in mode grad, deconv or guided.
+
+        The seed has the blob's shape (batch included) and enters where the original toolbox
+        put it: at the output of the layer of that name, below any in-place ReLU.
+        """
+        return self.forward_backward(x, blob, seed, mode)[0]
+
+    def forward_backward(self, x: np.ndarray, blob: str, seed: np.ndarray, mode: str = "grad",
+                         blobs=()) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """One pass of forward + backward: the input derivative and the requested blobs."""
+        x = self._check_input(x)
+        self._check_blobs([blob, *blobs])
+        seed = np.asarray(seed, dtype=np.float32)
+        expected = (len(x),) + tuple(self.blob_shapes[blob][1:])
+        if seed.shape != expected:
+            raise DeepvisError(f"seed for {blob!r} must have shape {expected}, got {seed.shape}")
+        wanted = [b for b in blobs if b != self.input_name]
+        executor = self._grad_executor(blob, mode, tuple(wanted))
+        out = executor.run({self.input_name: x, "seed": np.ascontiguousarray(seed)},
+                           ["grad", *wanted])
+        values = {b: (x if b == self.input_name else out[b]) for b in blobs}
+        return out["grad"], values
+
+    def export_grad(self, blob: str, mode: str, path, overwrite: bool = False) -> None:
+        """Write the standalone gradient graph (weights included) for `blob` in `mode`."""
+        from .fileio import refuse_overwrite
+        from .grad import export_grad
+
+        self._check_blobs([blob])
+        refuse_overwrite(path, overwrite)
+        export_grad(self.graph, blob, mode, path)
+
+    def _grad_executor(self, blob: str, mode: str, extra: tuple):
+        key = (blob, mode, extra)
+        if self._grads is None:
+            self._grads = GradCache(self.graph, cache_dir() / "grad")
+        if key not in self._grad_executors:
+            self._grad_executors[key] = self._grads.executor(blob, mode, extra, self.backend,
+                                                             **self._executor_options)
+        return self._grad_executors[key]
+
+    def _check_blobs(self, names) -> None:
+        unknown = [b for b in names if b not in self.blob_names]
+        if unknown:
+            raise DeepvisError(f"no blob named {unknown[0]!r}; blobs are: "
+                               f"{', '.join(self.blob_names)}")
 
     def _check_input(self, x) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)
