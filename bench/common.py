@@ -41,7 +41,7 @@ def torch_caffenet(weights: dict[str, np.ndarray]):
         import torch.nn.functional as F
     except ImportError:
         return None
-    w = {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in weights.items()}
+    w = {k: torch.from_numpy(np.array(v)) for k, v in weights.items()}
     convs = {"conv1": (4, 0, 1), "conv2": (1, 2, 2), "conv3": (1, 1, 1), "conv4": (1, 1, 2),
              "conv5": (1, 1, 2)}
 

@@ -13,6 +13,15 @@ COMMANDS = (
     "forward",
     "import_caffe",
     "fetch",
+    "export_grad",
+    "backprop",
+    "optimize",
+    "optimize_layer",
+    "reproduce",
+    "find_maxes",
+    "crop_max_patches",
+    "toolbox",
+    "render",
 )
 
 

@@ -1,0 +1,92 @@
+"""What the gradient builder needs to know about a forward graph: types, static shapes, constants.
+
+Shape inference runs on a light copy whose large weights are replaced by typed graph inputs,
+so inspecting a CaffeNet-sized model never duplicates its weights.
+"""
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import TensorProto, numpy_helper
+
+FLOAT_TYPES = {TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16, TensorProto.BFLOAT16}
+_INLINE_LIMIT = 4096  # elements; smaller initializers (shapes, pads, scalars) keep their values
+
+
+class GraphInfo:
+    """Static facts about one forward model, looked up by tensor name."""
+
+    def __init__(self, model: onnx.ModelProto):
+        graph = model.graph
+        self.initializers = {t.name: t for t in graph.initializer}
+        self.input_names = [i.name for i in graph.input if i.name not in self.initializers]
+        self.nodes = list(graph.node)
+        self.producer = {out: i for i, node in enumerate(self.nodes) for out in node.output if out}
+        self.constants = {node.output[0]: node for node in self.nodes
+                          if node.op_type == "Constant"}
+        self._values = {}
+        inferred = onnx.shape_inference.infer_shapes(_light_copy(model), strict_mode=False)
+        self.value_infos = {v.name: v for v in (list(inferred.graph.value_info)
+                                                + list(inferred.graph.input)
+                                                + list(inferred.graph.output))}
+        for name, tensor in self.initializers.items():
+            self.value_infos[name] = onnx.helper.make_tensor_value_info(
+                name, tensor.data_type, list(tensor.dims))
+
+    def has(self, name: str) -> bool:
+        return name in self.producer or name in self.initializers or name in self.input_names
+
+    def elem_type(self, name: str) -> int | None:
+        info = self.value_infos.get(name)
+        return info.type.tensor_type.elem_type if info is not None else None
+
+    def is_float(self, name: str) -> bool:
+        elem = self.elem_type(name)
+        return elem in (None, TensorProto.UNDEFINED) or elem in FLOAT_TYPES
+
+    def shape(self, name: str) -> tuple | None:
+        """Dims as ints (None where symbolic or unknown); None when even the rank is unknown."""
+        info = self.value_infos.get(name)
+        if info is None or not info.type.tensor_type.HasField("shape"):
+            return None
+        return tuple(d.dim_value if d.HasField("dim_value") else None
+                     for d in info.type.tensor_type.shape.dim)
+
+    def value(self, name: str):
+        """The array of a constant tensor (initializer or Constant node), else None."""
+        if name not in self._values:
+            if name in self.initializers:
+                tensor = self.initializers[name]
+                if tensor.data_location == TensorProto.EXTERNAL:  # a weight, not a setting
+                    return None
+                self._values[name] = numpy_helper.to_array(tensor)
+            elif name in self.constants:
+                value = onnx.helper.get_attribute_value(self.constants[name].attribute[0])
+                self._values[name] = (numpy_helper.to_array(value)
+                                      if isinstance(value, onnx.TensorProto) else np.array(value))
+            else:
+                return None
+        return self._values[name]
+
+
+def _light_copy(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The model with big initializers turned into typed inputs (values dropped, shapes kept)."""
+    graph = onnx.GraphProto(name=model.graph.name)
+    graph.node.extend(model.graph.node)
+    graph.input.extend(model.graph.input)
+    graph.output.extend(model.graph.output)
+    graph.value_info.extend(model.graph.value_info)
+    declared = {i.name for i in model.graph.input}
+    for tensor in model.graph.initializer:
+        count = 1
+        for d in tensor.dims:
+            count *= d
+        if count <= _INLINE_LIMIT and tensor.data_location != TensorProto.EXTERNAL:
+            graph.initializer.append(tensor)
+        elif tensor.name not in declared:
+            graph.input.append(onnx.helper.make_tensor_value_info(
+                tensor.name, tensor.data_type, list(tensor.dims)))
+    light = onnx.ModelProto(ir_version=model.ir_version)
+    light.opset_import.extend(model.opset_import)
+    light.graph.CopyFrom(graph)
+    return light

@@ -1,0 +1,54 @@
+"""Rectifying activations: the only ops whose backward differs between modes.
+
+Relu       grad: dy where x > 0 (0 at x == 0, as Caffe's `bottom_data > 0`).
+           deconv: max(dy, 0), the forward mask ignored (Zeiler & Fergus, the Caffe fork).
+           guided: dy where x > 0 and dy > 0.
+LeakyRelu  grad: dy where x > 0, alpha * dy elsewhere.
+           deconv: max(dy, 0) (the fork rectifies and only warns about the slope).
+           guided: the grad rule applied to max(dy, 0).
+Clip       grad: dy where min < x < max (a missing bound does not mask).
+           deconv: max(dy, 0), the mask ignored (ReLU6 treated as a ReLU).
+           guided: max(dy, 0) where min < x < max.
+"""
+from __future__ import annotations
+
+
+def relu(ctx, node, dys):
+    dy = _rectified(ctx, dys[0])
+    if ctx.mode == "deconv":
+        return [dy]
+    positive = ctx.emit("Greater", [node.input[0], ctx.fconst(0.0)])
+    return [ctx.emit("Where", [positive, dy, ctx.fconst(0.0)])]
+
+
+def leaky_relu(ctx, node, dys):
+    dy = _rectified(ctx, dys[0])
+    if ctx.mode == "deconv":
+        return [dy]
+    positive = ctx.emit("Greater", [node.input[0], ctx.fconst(0.0)])
+    sloped = ctx.emit("Mul", [dy, ctx.fconst(ctx.attr("alpha", 0.01))])
+    return [ctx.emit("Where", [positive, dy, sloped])]
+
+
+def clip(ctx, node, dys):
+    dy = _rectified(ctx, dys[0])
+    if ctx.mode == "deconv":
+        return [dy]
+    x = node.input[0]
+    bounds = list(node.input[1:]) + ["", ""]
+    inside = None
+    for op, bound in (("Greater", bounds[0]), ("Less", bounds[1])):
+        if bound:
+            test = ctx.emit(op, [x, bound])
+            inside = test if inside is None else ctx.emit("And", [inside, test])
+    if inside is None:
+        return [dy]
+    return [ctx.emit("Where", [inside, dy, ctx.fconst(0.0)])]
+
+
+def _rectified(ctx, dy: str) -> str:
+    """deconv and guided both drop negative top gradients."""
+    return dy if ctx.mode == "grad" else ctx.emit("Relu", [dy])
+
+
+RULES = {"Relu": relu, "LeakyRelu": leaky_relu, "Clip": clip}

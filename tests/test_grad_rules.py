@@ -1,0 +1,212 @@
+"""Every backward rule on a small random graph: float64 gradients against central finite
+differences, and each mode's graph on onnxruntime (float32) against onnx's reference evaluator
+(float64) and, once it exists, the NumPy executor."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from deepvis.grad import MODES, build_grad_graph
+
+from .grad_helpers import (Net, assert_close, finite_difference, numpy_executor_available,
+                           numpy_run, ort_run, reference_run)
+
+
+def _conv(n, w_shape, **attrs):
+    return n.op("Conv", [n.x, n.w(*w_shape), n.w(w_shape[0], name="b")], **attrs)
+
+
+def _flat(n):
+    return n.op("Flatten", [n.x])
+
+
+def _positive(n):
+    """x^2 + 1: a smooth, strictly positive function of x."""
+    return n.op("Add", [n.op("Mul", [n.x, n.x]), n.c(1.0)])
+
+
+# name -> (input shape without batch, graph body returning the output tensor)
+CASES = {
+    "conv_same": ((2, 5, 5), lambda n: _conv(n, (3, 2, 3, 3), pads=[1, 1, 1, 1])),
+    "conv_group_stride_dilation": ((4, 9, 9), lambda n: _conv(
+        n, (4, 2, 3, 3), group=2, strides=[2, 2], dilations=[2, 2], pads=[1, 1, 1, 1])),
+    "conv_asymmetric_pads": ((2, 8, 7), lambda n: _conv(
+        n, (3, 2, 3, 2), strides=[3, 2], pads=[0, 1, 2, 1])),
+    "conv_begin_pads_only": ((2, 5, 6), lambda n: _conv(n, (2, 2, 3, 3), pads=[2, 0, 0, 1])),
+    "conv_stride4_two_dropped_rows": ((1, 11, 11), lambda n: _conv(
+        n, (2, 1, 3, 3), strides=[4, 4], pads=[1, 1, 1, 1])),
+    "conv_depthwise_same_upper": ((3, 6, 5), lambda n: _conv(
+        n, (3, 1, 3, 3), group=3, strides=[2, 2], auto_pad="SAME_UPPER")),
+    "gemm_transB": ((2, 3, 3), lambda n: n.op(
+        "Gemm", [_flat(n), n.w(4, 18), n.w(4)], transB=1, alpha=0.5, beta=2.0)),
+    "gemm_transA": ((2, 3, 3), lambda n: n.op(
+        "Gemm", [n.op("Transpose", [_flat(n)], perm=[1, 0]), n.w(18, 4)], transA=1)),
+    "gemm_data_as_B": ((2, 3, 3), lambda n: n.op("Transpose", [n.op(
+        "Gemm", [n.w(4, 18), n.op("Transpose", [_flat(n)], perm=[1, 0])], alpha=1.5)])),
+    "gemm_data_as_B_transposed": ((2, 3, 3), lambda n: n.op("Transpose", [n.op(
+        "Gemm", [n.w(18, 4), _flat(n)], transA=1, transB=1)])),
+    "matmul_weight": ((2, 3, 3), lambda n: n.op("MatMul", [_flat(n), n.w(18, 5)])),
+    "matmul_broadcast_batch": ((1, 3, 4), lambda n: n.op("MatMul", [n.x, n.w(2, 4, 5)])),
+    "matmul_two_tensors": ((2, 3, 4), lambda n: n.op("MatMul", [
+        n.x, n.op("Transpose", [n.op("Mul", [n.x, n.w(2, 3, 4)])], perm=[0, 1, 3, 2])])),
+    "maxpool_overlapping": ((2, 7, 7), lambda n: n.op(
+        "MaxPool", [n.x], kernel_shape=[3, 3], strides=[2, 2])),
+    "maxpool_pads_ceil": ((2, 6, 7), lambda n: n.op(
+        "MaxPool", [n.x], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1], ceil_mode=1)),
+    "maxpool_asymmetric_pads": ((2, 7, 6), lambda n: n.op(
+        "MaxPool", [n.x], kernel_shape=[3, 2], strides=[2, 2], pads=[0, 1, 1, 0])),
+    "avgpool_count_pads_ceil": ((2, 6, 7), lambda n: n.op(
+        "AveragePool", [n.x], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
+        ceil_mode=1, count_include_pad=1)),
+    "avgpool_exclude_pads_ceil": ((2, 6, 7), lambda n: n.op(
+        "AveragePool", [n.x], kernel_shape=[3, 3], strides=[2, 2], pads=[1, 1, 1, 1],
+        ceil_mode=1, count_include_pad=0)),
+    "avgpool_asymmetric_pads": ((2, 7, 6), lambda n: n.op(
+        "AveragePool", [n.x], kernel_shape=[2, 3], strides=[2, 2], pads=[0, 1, 1, 2],
+        ceil_mode=1, count_include_pad=1)),
+    "avgpool_begin_pads": ((2, 7, 6), lambda n: n.op(
+        "AveragePool", [n.x], kernel_shape=[3, 3], strides=[2, 2], pads=[2, 1, 0, 0],
+        count_include_pad=1)),
+    "avgpool_dropped_row": ((2, 7, 7), lambda n: n.op(
+        "AveragePool", [n.x], kernel_shape=[2, 2], strides=[2, 2])),
+    "global_average_pool": ((3, 4, 5), lambda n: n.op("GlobalAveragePool", [n.x])),
+    "global_max_pool": ((3, 4, 5), lambda n: n.op("GlobalMaxPool", [n.x])),
+    "lrn_size5": ((7, 3, 3), lambda n: n.op(
+        "LRN", [n.x], size=5, alpha=0.5, beta=0.75, bias=2.0)),
+    "lrn_size3": ((4, 3, 2), lambda n: n.op(
+        "LRN", [n.x], size=3, alpha=1.0, beta=0.6, bias=1.0)),
+    "batchnorm": ((3, 4, 4), lambda n: n.op("BatchNormalization", [
+        n.x, n.w(3), n.w(3), n.w(3), n.w(3, scale=0.1, offset=1.0)], epsilon=1e-3)),
+    "add_bias": ((3, 4, 4), lambda n: n.op("Add", [n.x, n.w(3, 1, 1)])),
+    "sub_from_const": ((3, 4, 4), lambda n: n.op("Sub", [n.w(1, 4), n.x])),
+    "mul_const": ((3, 4, 4), lambda n: n.op("Mul", [n.w(3, 1, 4), n.x])),
+    "div_by_const": ((3, 4, 4), lambda n: n.op("Div", [n.x, n.w(3, 1, 1, offset=3.0)])),
+    "div_const_by_tensor": ((3, 4, 4), lambda n: n.op("Div", [n.w(4), _positive(n)])),
+    "add_residual_fan_out": ((3, 4, 4), lambda n: n.op(
+        "Add", [n.x, n.op("Mul", [n.x, n.w(3, 1, 1)])])),
+    "mul_two_tensors": ((3, 4, 4), lambda n: n.op("Mul", [n.x, n.op("Sub", [n.x, n.w(4)])])),
+    "div_two_tensors": ((3, 4, 4), lambda n: n.op("Div", [n.x, _positive(n)])),
+    "sum_three": ((3, 4, 4), lambda n: n.op("Sum", [
+        n.x, n.op("Mul", [n.x, n.w(4)]), n.w(3, 1, 1)])),
+    "max_two": ((3, 4, 4), lambda n: n.op("Max", [n.x, n.op("Mul", [n.x, n.w(3, 4, 4)])])),
+    "max_three_broadcast": ((3, 4, 4), lambda n: n.op("Max", [
+        n.x, n.w(3, 1, 1), n.op("Mul", [n.x, n.w(4)])])),
+    "concat": ((2, 4, 4), lambda n: n.op("Concat", [
+        _conv(n, (3, 2, 1, 1)), n.op("Mul", [n.x, n.w(2, 1, 1)]), n.x], axis=1)),
+    "reshape": ((2, 3, 4), lambda n: n.op("Reshape", [
+        n.op("Mul", [n.x, n.w(4)]), n.c([0, 4, -1], np.int64)])),
+    "identity_dropout": ((2, 3, 3), lambda n: n.op("Dropout", [
+        n.op("Identity", [n.op("Mul", [n.x, n.w(3)])])])),
+    "softmax_fc": ((2, 3, 3), lambda n: n.op("Softmax", [
+        n.op("Gemm", [_flat(n), n.w(5, 18), n.w(5)], transB=1)], axis=1)),
+    "softmax_channels": ((4, 2, 3), lambda n: n.op("Softmax", [n.x], axis=1)),
+    "pad_constant": ((2, 3, 4), lambda n: n.op("Mul", [n.op("Pad", [
+        n.x, n.c([0, 0, 1, 2, 0, 0, 2, 1], np.int64), n.c(0.5)]), n.w(6, 7)])),
+    "transpose": ((2, 3, 4), lambda n: n.op("Mul", [
+        n.op("Transpose", [n.x], perm=[0, 2, 3, 1]), n.w(3, 4, 2)])),
+    "pow_const_exponent": ((2, 3, 3), lambda n: n.op("Pow", [n.x, n.c(3.0)])),
+    "sqrt": ((2, 3, 3), lambda n: n.op("Sqrt", [_positive(n)])),
+}
+
+
+def make_case(name: str, dtype) -> tuple:
+    shape, body = CASES[name]
+    net = Net(shape, dtype, seed=sorted(CASES).index(name))
+    out = body(net)
+    net.op("Identity", [out], ["y"])
+    return net.build(["y"]), shape
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_grad_matches_finite_differences(case):
+    forward, shape = make_case(case, np.float64)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((1, *shape))
+    y = reference_run(forward, {"data": x})["y"]
+    seed = rng.standard_normal(y.shape)
+    graph = build_grad_graph(forward, "y", "grad")
+    grad = reference_run(graph, {"data": x, "seed": seed})["grad"]
+    expected = finite_difference(forward, "y", x, seed).reshape(x.shape)
+    assert np.abs(expected).max() > 1e-3  # the probe really moves the output
+    assert_close(grad, expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_runtimes_agree(case, mode):
+    forward32, shape = make_case(case, np.float32)
+    forward64, _ = make_case(case, np.float64)
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, *shape))
+    y = reference_run(forward64, {"data": x})["y"]
+    seed = rng.standard_normal(y.shape)
+    expected = reference_run(build_grad_graph(forward64, "y", mode),
+                             {"data": x, "seed": seed})["grad"]
+    graph32 = build_grad_graph(forward32, "y", mode)
+    feeds32 = {"data": x.astype(np.float32), "seed": seed.astype(np.float32)}
+    on_ort = ort_run(graph32, feeds32)["grad"]
+    assert_close(on_ort, expected)
+    if numpy_executor_available():
+        assert_close(numpy_run(graph32, feeds32)["grad"], on_ort)
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_modes_differ_only_at_rectifiers(case):
+    """No case above contains a ReLU-like op, so deconv and guided must equal grad."""
+    forward, shape = make_case(case, np.float64)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, *shape))
+    seed = rng.standard_normal(reference_run(forward, {"data": x})["y"].shape)
+    results = [reference_run(build_grad_graph(forward, "y", mode), {"data": x, "seed": seed})
+               ["grad"] for mode in MODES]
+    for other in results[1:]:
+        np.testing.assert_array_equal(other, results[0])
+
+
+def _activation(op, attrs, bounds=()):
+    def body(n):
+        return n.op(op, [n.x, *[n.c(b) if b is not None else "" for b in bounds]], **attrs)
+    return body
+
+
+SLOPE = float(np.float32(0.2))  # ONNX float attributes are float32
+
+ACTIVATIONS = {
+    "relu": (_activation("Relu", {}),
+             lambda x, s: {"grad": s * (x > 0), "deconv": np.maximum(s, 0),
+                           "guided": np.maximum(s, 0) * (x > 0)}),
+    "leaky_relu": (_activation("LeakyRelu", {"alpha": SLOPE}),
+                   lambda x, s: {"grad": np.where(x > 0, s, SLOPE * s), "deconv": np.maximum(s, 0),
+                                 "guided": np.where(x > 0, 1.0, SLOPE) * np.maximum(s, 0)}),
+    "clip_relu6": (_activation("Clip", {}, (0.0, 0.6)),
+                   lambda x, s: {"grad": s * ((x > 0) & (x < 0.6)), "deconv": np.maximum(s, 0),
+                                 "guided": np.maximum(s, 0) * ((x > 0) & (x < 0.6))}),
+    "clip_upper_only": (_activation("Clip", {}, (None, 0.5)),
+                        lambda x, s: {"grad": s * (x < 0.5), "deconv": np.maximum(s, 0),
+                                      "guided": np.maximum(s, 0) * (x < 0.5)}),
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_activation_rules(name, mode):
+    body, formula = ACTIVATIONS[name]
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, 4, 4))
+    seed = rng.standard_normal(x.shape)
+    expected = formula(x, seed)[mode]
+    assert np.abs(expected - formula(x, seed)["grad"]).max() > 0 or mode == "grad"
+    for dtype, run, rtol in ((np.float64, reference_run, 1e-12), (np.float32, ort_run, 1e-6)):
+        net = Net((3, 4, 4), dtype)
+        net.op("Identity", [body(net)], ["y"])
+        graph = build_grad_graph(net.build(["y"]), "y", mode)
+        feeds = {"data": x.astype(dtype), "seed": seed.astype(dtype)}
+        assert_close(run(graph, feeds)["grad"], expected, rtol=rtol)
+        if dtype == np.float32 and numpy_executor_available():
+            assert_close(numpy_run(graph, feeds)["grad"], expected, rtol=rtol)
+    if mode == "grad":
+        net = Net((3, 4, 4), np.float64)
+        net.op("Identity", [body(net)], ["y"])
+        forward = net.build(["y"])
+        fd = finite_difference(forward, "y", x[:1], seed[:1]).reshape(x[:1].shape)
+        assert_close(fd, expected[:1], rtol=1e-6)
