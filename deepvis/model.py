@@ -42,9 +42,15 @@ class Model:
         self.labels = load_labels(settings.get("caffevis_labels"))
         self._executor_options = ({"gpu": bool(settings.get("caffevis_mode_gpu"))}
                                   if backend == "ort" else {})
-        self._executor = make_executor(with_outputs(graph, self.blob_names[1:]), backend,
-                                       **self._executor_options)
-        self._grads: GradCache | None = None   # made on the first backward pass
+        # On onnxruntime, the forward and every gradient session share one copy of the
+        # weights (a memory map of the cache's weights.bin), so memory stays flat however
+        # many layers and modes are in use.
+        self._graphs = GradCache(graph, cache_dir() / "graphs")
+        if backend == "ort":
+            self._executor = self._graphs.forward_executor(self.blob_names[1:], backend,
+                                                           **self._executor_options)
+        else:
+            self._executor = make_executor(with_outputs(graph, self.blob_names[1:]), backend)
         self._grad_executors: dict = {}
         self.blob_shapes = self._shapes_at_batch_one()
 
@@ -102,10 +108,8 @@ class Model:
 
     def _grad_executor(self, blob: str, mode: str, extra: tuple):
         key = (blob, mode, extra)
-        if self._grads is None:
-            self._grads = GradCache(self.graph, cache_dir() / "grad")
         if key not in self._grad_executors:
-            self._grad_executors[key] = self._grads.executor(blob, mode, extra, self.backend,
+            self._grad_executors[key] = self._graphs.executor(blob, mode, extra, self.backend,
                                                              **self._executor_options)
         return self._grad_executors[key]
 

@@ -19,6 +19,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from ..fileio import atomic_path
+from ..graph.load import with_outputs
 from .builder import build_grad_graph
 
 WEIGHTS_FILE = "weights.bin"
@@ -68,11 +69,27 @@ class GradCache:
                             for name, (offset, length, dtype, dims) in self._layout.items()}
         return self._arrays
 
+    def forward_path(self, outputs: Sequence[str]) -> pathlib.Path:
+        """The forward graph itself with exactly these outputs, sharing the same weights."""
+        key = json.dumps(["forward", list(outputs)])
+        path = self.dir / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".onnx")
+        if not path.exists():
+            model = with_outputs(self._skeleton, outputs)
+            with atomic_path(path, overwrite=True) as tmp:
+                tmp.write_bytes(model.SerializeToString())
+        return path
+
     # -- executors ---------------------------------------------------------------
+    def forward_executor(self, outputs: Sequence[str], backend: str = "ort", **options):
+        """A forward executor that shares the weights with every gradient graph."""
+        return self._executor(self.forward_path(outputs), backend, **options)
+
     def executor(self, target: str, mode: str = "grad", extra_outputs: Sequence[str] = (),
                  backend: str = "ort", **options):
         """An executor for the graph whose weights are the shared arrays, not copies."""
-        path = self.path(target, mode, extra_outputs)
+        return self._executor(self.path(target, mode, extra_outputs), backend, **options)
+
+    def _executor(self, path: pathlib.Path, backend: str, **options):
         if backend == "ort":
             return SharedOrtExecutor(path, self._ort_initializers(path), **options)
         from ..exec import make_executor
@@ -101,6 +118,7 @@ class SharedOrtExecutor:
         options = ort.SessionOptions()
         options.log_severity_level = 3
         options.add_session_config_entry("session.disable_prepacking", "1")
+        options.enable_cpu_mem_arena = False
         if threads:
             options.intra_op_num_threads = threads
         for name, value in initializers.items():
