@@ -7,10 +7,11 @@ import pathlib
 import yaml
 
 from ..errors import DeepvisError, FormatError
-from ..resources import models_dir, settings_dir
+from ..resources import cache_dir, models_dir, settings_dir
 from .pyfile import read_py_settings
 
 DVT_ROOT = "%DVT_ROOT%"
+DEEPVIS_CACHE = "%DEEPVIS_CACHE%"   # deepvis's cache folder, where `deepvis fetch` puts files
 # Settings whose string values are file paths, resolved against the file that sets them.
 PATH_KEYS = ("caffevis_deploy_prototxt", "caffevis_network_weights", "caffevis_data_mean",
              "caffevis_labels", "caffevis_unit_jpg_dir")
@@ -44,7 +45,7 @@ def read_settings_file(path) -> dict:
         raise FormatError(f"settings file {path} does not exist")
     if path.suffix == ".py":
         values = read_py_settings(path)
-        root = models_dir().parent       # %DVT_ROOT% means the toolbox's own root
+        root = original_root(path)
     else:
         try:
             values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -56,10 +57,23 @@ def read_settings_file(path) -> dict:
     return {key: _resolve(key, value, path.parent, root) for key, value in values.items()}
 
 
+def original_root(path: pathlib.Path) -> pathlib.Path:
+    """What %DVT_ROOT% means in a settings_local.py: the original toolbox checkout that holds
+    the file (the nearest folder up with run_toolbox.py), else deepvis's own root."""
+    for folder in path.resolve().parents:
+        if (folder / "run_toolbox.py").is_file():
+            return folder
+    return models_dir().parent
+
+
 def _resolve(key, value, base: pathlib.Path, root: pathlib.Path):
+    if key == "deepvis_model" and isinstance(value, str) and value.endswith(".onnx"):
+        return str((base / value).resolve())
     if key not in PATH_KEYS or not isinstance(value, str) or value == "imagenet-1k":
         return value
     value = value.replace(DVT_ROOT, str(root))
+    if DEEPVIS_CACHE in value:
+        value = value.replace(DEEPVIS_CACHE, str(cache_dir()))
     return str((base / value).resolve()) if not pathlib.Path(value).is_absolute() else value
 
 
@@ -90,4 +104,7 @@ def load_settings(path=None, model: str | None = None) -> Settings:
     if model:
         merged["deepvis_model"] = model
     merged.explicit = frozenset(template or {}) | frozenset(user)
+    if merged.get("caffevis_deploy_prototxt") and not merged.get("caffevis_network_weights"):
+        raise DeepvisError(f"{path}: caffevis_network_weights is required with "
+                           "caffevis_deploy_prototxt (the .caffemodel to load)")
     return merged

@@ -1,18 +1,32 @@
 """Read the original toolbox's settings_local.py files without executing them.
 
-Only literal assignments are taken (`ast.literal_eval`), plus the two kinds of
-lambda the original templates use, turned into data: name-shortening chains of
-`name.replace(a, b)` and substring filters `'_split_' in name`.
+Only what the original's templates and typical local files use is understood, and turned
+into plain data:
+- `name = value` where the value is a literal, or an expression of literals and names set
+  earlier in the file: + - * / // % on numbers, unary minus, indexing, `float(...)` and
+  `int(...)`. Names starting with `_` are helpers: usable later, not settings.
+- `caffevis_layer_pretty_name_fn` and `caffevis_filter_layers` given as a lambda or a
+  `def`: chains of `name.replace(a, b)` become a list of [a, b] replacements, and
+  `'x' in name [or 'y' in name]` a list of substrings.
+Anything else (calls, imports of other modules' values, loops) is refused with the line.
 """
 from __future__ import annotations
 
 import ast
+import operator
 import pathlib
 
 from ..errors import FormatError
 
 _LAMBDA_KEYS = {"caffevis_layer_pretty_name_fn": "caffevis_layer_pretty_names",
                 "caffevis_filter_layers": "caffevis_filter_layers"}
+_BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+           ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod}
+_CASTS = {"float": float, "int": int}
+
+
+class _NotData(ValueError):
+    pass
 
 
 def read_py_settings(path: pathlib.Path) -> dict:
@@ -21,48 +35,122 @@ def read_py_settings(path: pathlib.Path) -> dict:
         tree = ast.parse(source, filename=str(path))
     except SyntaxError as exc:
         raise FormatError(f"{path}:{exc.lineno}: not valid Python: {exc.msg}") from exc
-    values = {}
+    names: dict = {}
     for stmt in tree.body:
         if isinstance(stmt, (ast.Import, ast.ImportFrom, ast.Pass)) or _is_docstring(stmt):
+            continue
+        if isinstance(stmt, ast.FunctionDef) and stmt.name in _LAMBDA_KEYS:
+            names[_LAMBDA_KEYS[stmt.name]] = _function_as_data(stmt, path)
             continue
         if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
                 and isinstance(stmt.targets[0], ast.Name)):
             raise FormatError(f"{path}:{stmt.lineno}: only plain `name = value` settings are read")
         key = stmt.targets[0].id
         if key in _LAMBDA_KEYS and isinstance(stmt.value, ast.Lambda):
-            values[_LAMBDA_KEYS[key]] = _lambda_as_data(stmt.value, path)
+            arg = stmt.value.args.args[0].arg if stmt.value.args.args else None
+            names[_LAMBDA_KEYS[key]] = _expression_as_data(stmt.value.body, arg, [], path,
+                                                           stmt.lineno)
             continue
         try:
-            values[key] = ast.literal_eval(stmt.value)
-        except ValueError as exc:
+            names[key] = _value(stmt.value, names)
+        except _NotData as exc:
             raise FormatError(f"{path}:{stmt.lineno}: the value of {key} is not a literal "
-                              f"(numbers, strings, tuples, lists, dicts, None)") from exc
-    return values
+                              f"(numbers, strings, tuples, lists, dicts, None) or simple "
+                              f"arithmetic on them: {exc}") from None
+    return {key: value for key, value in names.items() if not key.startswith("_")}
 
 
 def _is_docstring(stmt) -> bool:
     return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
 
 
-def _lambda_as_data(node: ast.Lambda, path: pathlib.Path):
-    """`lambda n: n.replace('a','b').replace(...)` -> [[a, b], ...];
-    `lambda n: 'x' in n [or 'y' in n]` -> ['x', 'y']."""
+def _value(node, names: dict):
+    """Evaluate a literal-like expression; earlier settings are visible by name."""
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, (ast.Tuple, ast.List)):
+        items = [_value(e, names) for e in node.elts]
+        return tuple(items) if isinstance(node, ast.Tuple) else items
+    if isinstance(node, ast.Dict) and None not in node.keys:
+        return {_value(k, names): _value(v, names) for k, v in zip(node.keys, node.values)}
+    if isinstance(node, ast.Name):
+        if node.id in names:
+            return names[node.id]
+        if node.id in ("True", "False", "None"):
+            return {"True": True, "False": False, "None": None}[node.id]
+        raise _NotData(f"{node.id!r} is not set earlier in the file")
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        operand = _number(_value(node.operand, names))
+        return -operand if isinstance(node.op, ast.USub) else operand
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+        left, right = _number(_value(node.left, names)), _number(_value(node.right, names))
+        try:
+            return _BINOPS[type(node.op)](left, right)
+        except ZeroDivisionError:
+            raise _NotData("division by zero") from None
+    if isinstance(node, ast.Subscript) and not isinstance(node.slice, ast.Slice):
+        container, index = _value(node.value, names), _value(node.slice, names)
+        try:
+            return container[index]
+        except (KeyError, IndexError, TypeError) as exc:
+            raise _NotData(f"bad index: {exc}") from None
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+            and node.func.id in _CASTS and len(node.args) == 1 and not node.keywords):
+        return _CASTS[node.func.id](_number(_value(node.args[0], names)))
+    raise _NotData(f"cannot read {ast.unparse(node)!r} as data")
+
+
+def _number(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _NotData(f"arithmetic is only read on numbers, not {value!r}")
+    return value
+
+
+def _function_as_data(node: ast.FunctionDef, path: pathlib.Path):
+    """`def f(name):` made of `name = <replace chain>` lines and a final `return`."""
     arg = node.args.args[0].arg if node.args.args else None
-    body = node.body
     replacements = []
-    while (isinstance(body, ast.Call) and isinstance(body.func, ast.Attribute)
-           and body.func.attr == "replace" and len(body.args) == 2):
-        replacements.append([ast.literal_eval(a) for a in body.args])
-        body = body.func.value
-    if replacements and isinstance(body, ast.Name) and body.id == arg:
-        return replacements[::-1]
-    parts = body.values if isinstance(body, ast.BoolOp) and isinstance(body.op, ast.Or) else [body]
-    substrings = []
-    for part in parts:
-        if (isinstance(part, ast.Compare) and len(part.ops) == 1 and isinstance(part.ops[0], ast.In)
-                and isinstance(part.comparators[0], ast.Name) and part.comparators[0].id == arg):
-            substrings.append(ast.literal_eval(part.left))
-        else:
-            raise FormatError(f"{path}:{node.lineno}: this lambda is not one deepvis can read as "
-                              f"data; use a list of [old, new] replacements or substrings")
-    return substrings
+    body = [s for s in node.body if not _is_docstring(s)]
+    for stmt in body[:-1]:
+        if not (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                and isinstance(stmt.targets[0], ast.Name) and stmt.targets[0].id == arg):
+            raise FormatError(f"{path}:{stmt.lineno}: in {node.name}, only `{arg} = "
+                              f"{arg}.replace(...)` lines are read")
+        replacements += _replace_chain(stmt.value, arg, path, stmt.lineno)
+    last = body[-1] if body else None
+    if not isinstance(last, ast.Return) or last.value is None:
+        raise FormatError(f"{path}:{node.lineno}: {node.name} must end with a return")
+    return _expression_as_data(last.value, arg, replacements, path, last.lineno)
+
+
+def _replace_chain(expr, arg, path, lineno) -> list:
+    """`arg.replace(a, b).replace(c, d)` -> [[a, b], [c, d]]; `arg` alone -> []."""
+    replacements = []
+    while (isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute)
+           and expr.func.attr == "replace" and len(expr.args) == 2):
+        replacements.append([ast.literal_eval(a) for a in expr.args])
+        expr = expr.func.value
+    if not (isinstance(expr, ast.Name) and expr.id == arg):
+        raise FormatError(f"{path}:{lineno}: only chains of {arg}.replace(old, new) are read")
+    return replacements[::-1]
+
+
+def _expression_as_data(expr, arg, replacements: list, path, lineno):
+    """A returned expression: a replace chain (appended to `replacements`) or a test of
+    substrings `'x' in name or 'y' in name`."""
+    parts = expr.values if isinstance(expr, ast.BoolOp) and isinstance(expr.op, ast.Or) else [expr]
+    if all(_is_substring_test(p, arg) for p in parts):
+        if replacements:
+            raise FormatError(f"{path}:{lineno}: mixes renaming and filtering")
+        return [ast.literal_eval(p.left) for p in parts]
+    try:
+        return replacements + _replace_chain(expr, arg, path, lineno)
+    except FormatError:
+        raise FormatError(f"{path}:{lineno}: this function is not one deepvis can read as data; "
+                          "use a list of [old, new] replacements or substrings") from None
+
+
+def _is_substring_test(part, arg) -> bool:
+    return (isinstance(part, ast.Compare) and len(part.ops) == 1
+            and isinstance(part.ops[0], ast.In) and isinstance(part.comparators[0], ast.Name)
+            and part.comparators[0].id == arg and isinstance(part.left, ast.Constant))
