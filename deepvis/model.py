@@ -82,8 +82,14 @@ class Model:
         return self.forward_backward(x, blob, seed, mode)[0]
 
     def forward_backward(self, x: np.ndarray, blob: str, seed: np.ndarray, mode: str = "grad",
-                         blobs=()) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """One pass of forward + backward: the input derivative and the requested blobs."""
+                         blobs=(), seed_times_activation: bool = False
+                         ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """One pass of forward + backward: the input derivative and the requested blobs.
+
+        With `seed_times_activation`, the seed is multiplied by the blob's own values inside
+        the graph: a channel mask then gives the toolbox's seed (a channel's activation map)
+        without a forward pass to compute it first.
+        """
         x = self._check_input(x)
         self._check_blobs([blob, *blobs])
         seed = np.asarray(seed, dtype=np.float32)
@@ -91,7 +97,7 @@ class Model:
         if seed.shape != expected:
             raise DeepvisError(f"seed for {blob!r} must have shape {expected}, got {seed.shape}")
         wanted = [b for b in blobs if b != self.input_name]
-        executor = self._grad_executor(blob, mode, tuple(wanted))
+        executor = self._grad_executor(blob, mode, tuple(wanted), seed_times_activation)
         out = executor.run({self.input_name: x, "seed": np.ascontiguousarray(seed)},
                            ["grad", *wanted])
         values = {b: (x if b == self.input_name else out[b]) for b in blobs}
@@ -106,11 +112,11 @@ class Model:
         refuse_overwrite(path, overwrite)
         export_grad(self.graph, blob, mode, path)
 
-    def _grad_executor(self, blob: str, mode: str, extra: tuple):
-        key = (blob, mode, extra)
+    def _grad_executor(self, blob: str, mode: str, extra: tuple, seed_times_activation=False):
+        key = (blob, mode, extra, seed_times_activation)
         if key not in self._grad_executors:
-            self._grad_executors[key] = self._graphs.executor(blob, mode, extra, self.backend,
-                                                             **self._executor_options)
+            self._grad_executors[key] = self._graphs.executor(
+                blob, mode, extra, self.backend, seed_times_activation, **self._executor_options)
         return self._grad_executors[key]
 
     def _check_blobs(self, names) -> None:

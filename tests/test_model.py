@@ -110,3 +110,22 @@ def test_onnx_file_without_metadata_exposes_every_tensor(tmp_path):
     x = np.ones((1, 3, 8, 8), np.float32)
     # ones * ones 3x3x3 kernel, pad 1: 36 inner pixels see 27, 24 edge pixels 18, 4 corners 12
     assert np.allclose(model.forward(x)["gap"].ravel(), (36 * 27 + 24 * 18 + 4 * 12) / 64)
+
+
+def test_activation_seeded_pass_equals_two_passes(lite0, photos):
+    """forward_backward(seed_times_activation) = forward, then backward seeded with the
+    channel's own activations (the toolbox's seed), in one pass."""
+    x = lite0.preprocess(cv2.imread(str(photos["chelsea"])))
+    act = lite0.forward(x, blobs=["block05"])["block05"]
+    seed = np.zeros_like(act)
+    seed[:, 7] = act[:, 7]
+    mask = np.zeros_like(act)
+    mask[:, 7] = 1
+    for mode in ("grad", "deconv"):
+        two = lite0.backward(x, "block05", seed, mode)
+        one, blobs = lite0.forward_backward(x, "block05", mask, mode, blobs=["block05", "prob"],
+                                            seed_times_activation=True)
+        assert np.abs(two).max() > 0
+        assert np.allclose(one, two, rtol=1e-5, atol=1e-6 * np.abs(two).max())
+        assert np.array_equal(blobs["block05"], act)
+        assert blobs["prob"].argmax() == 285

@@ -35,11 +35,14 @@ def seed_tensor_for(forward: onnx.ModelProto, target: str) -> str:
 
 
 def build_grad_graph(forward: onnx.ModelProto, target: str, mode: str = "grad",
-                     extra_outputs: Sequence[str] = ()) -> onnx.ModelProto:
+                     extra_outputs: Sequence[str] = (),
+                     seed_times_target: bool = False) -> onnx.ModelProto:
     """Graph with inputs (data, seed) and outputs (grad, *extra_outputs).
 
     `grad` is the derivative at `data` of sum(seed * T) in `mode`, T being the tensor where a
-    seed for `target` enters (see `seed_tensor_for`).
+    seed for `target` enters (see `seed_tensor_for`). With `seed_times_target`, the seed that
+    enters is `seed * target` (the toolbox seeds a channel with its own activations), computed
+    inside the graph so that forward and backward take one pass.
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -60,7 +63,8 @@ def build_grad_graph(forward: onnx.ModelProto, target: str, mode: str = "grad",
         raise UnsupportedError(f"gradient graphs need a float32 or float64 input, "
                                f"{data!r} is {TensorProto.DataType.Name(elem)}")
 
-    nodes = _ancestor_nodes(info, [seed_at, *extra_outputs])
+    needed = [seed_at, target] if seed_times_target else [seed_at]
+    nodes = _ancestor_nodes(info, [*needed, *extra_outputs])
     differentiable = _data_dependent(info, nodes, data)
     path, reaching = _backward_path(nodes, differentiable, seed_at)
     for node in path:
@@ -73,13 +77,16 @@ def build_grad_graph(forward: onnx.ModelProto, target: str, mode: str = "grad",
     builder.nodes.extend(nodes)
 
     ctx = GradContext(builder, info, mode, _DTYPES[elem], reaching)
-    grad = _backward(ctx, path, seed_at, data)
+    seed = (builder.node("Mul", [SEED, target], name="grad/seed_times_target")
+            if seed_times_target else SEED)
+    grad = _backward(ctx, path, seed_at, data, seed)
     builder.node("Identity", [grad], [GRAD], name="grad/output")
     builder.outputs.append(_renamed(builder.inputs[0], GRAD))
     for name in extra_outputs:
         builder.outputs.append(info.value_infos.get(name)
                                or helper.make_empty_tensor_value_info(name))
-    grad_meta = {"target": target, "mode": mode, "seed_tensor": seed_at, "input": data}
+    grad_meta = {"target": target, "mode": mode, "seed_tensor": seed_at, "input": data,
+                 "seed_times_target": seed_times_target}
     return _finish(builder, forward, opsets, grad_meta)
 
 
@@ -117,11 +124,11 @@ def _backward_path(nodes, differentiable: set[str], seed_at: str):
     return path[::-1], reaching
 
 
-def _backward(ctx: GradContext, path, seed_at: str, data: str) -> str:
+def _backward(ctx: GradContext, path, seed_at: str, data: str, seed: str = SEED) -> str:
     """Emit the backward nodes; return the name of the input gradient."""
     contributions: dict[str, list[str]] = defaultdict(list)
     if ctx.needs_grad(seed_at):
-        contributions[seed_at].append(SEED)
+        contributions[seed_at].append(seed)
 
     def total(name: str) -> str | None:
         parts = contributions.get(name)

@@ -42,13 +42,14 @@ class GradCache:
         self._ort_values: dict = {}
 
     # -- graphs ------------------------------------------------------------------
-    def path(self, target: str, mode: str = "grad",
-             extra_outputs: Sequence[str] = ()) -> pathlib.Path:
+    def path(self, target: str, mode: str = "grad", extra_outputs: Sequence[str] = (),
+             seed_times_target: bool = False) -> pathlib.Path:
         """The cached graph file (built and written on first use)."""
-        key = json.dumps([target, mode, list(extra_outputs)])
+        key = json.dumps([target, mode, list(extra_outputs)] + ([1] if seed_times_target else []))
         path = self.dir / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".onnx")
         if not path.exists():
-            model = build_grad_graph(self._skeleton, target, mode, extra_outputs)
+            model = build_grad_graph(self._skeleton, target, mode, extra_outputs,
+                                     seed_times_target)
             with atomic_path(path, overwrite=True) as tmp:
                 tmp.write_bytes(model.SerializeToString())
         return path
@@ -85,9 +86,10 @@ class GradCache:
         return self._executor(self.forward_path(outputs), backend, **options)
 
     def executor(self, target: str, mode: str = "grad", extra_outputs: Sequence[str] = (),
-                 backend: str = "ort", **options):
+                 backend: str = "ort", seed_times_target: bool = False, **options):
         """An executor for the graph whose weights are the shared arrays, not copies."""
-        return self._executor(self.path(target, mode, extra_outputs), backend, **options)
+        path = self.path(target, mode, extra_outputs, seed_times_target)
+        return self._executor(path, backend, **options)
 
     def _executor(self, path: pathlib.Path, backend: str, **options):
         if backend == "ort":

@@ -68,13 +68,17 @@ class NetRunner:
 
     def run(self, request: Request, previous: NetResults | None = None) -> NetResults:
         same_frame = previous is not None and previous.frame_id == request.frame_id
+        grad = previous.grad if same_frame and previous.back == request.back else None
         if same_frame:
             blobs = previous.blobs
         else:
             self._x = self.to_input(request.frame)
-            self._full_blobs = self.model.forward(self._x)
+            if request.back is not None:
+                # A new frame with back on: forward and backward in one pass.
+                grad = self._forward_backward(*request.back)
+            else:
+                self._full_blobs = self.model.forward(self._x)
             blobs = {name: value[0] for name, value in self._full_blobs.items()}
-        grad = previous.grad if same_frame and previous.back == request.back else None
         if request.back is not None and grad is None:
             layer, unit, mode = request.back
             seed = unit_seed(self._full_blobs[layer], unit)
@@ -87,6 +91,14 @@ class NetRunner:
                                     unit_seed(self._full_blobs[layer], unit))
         return NetResults(request.frame_id, blobs, request.back if grad is not None else None,
                           grad, diff_key if diff is not None else None, diff)
+
+    def _forward_backward(self, layer: str, unit: int, mode: str) -> np.ndarray:
+        """Every blob and the back image of `unit`, seeded with its own activations."""
+        mask = np.zeros(self.model.blob_shapes[layer], np.float32)
+        mask[:, unit] = 1.0
+        grad, self._full_blobs = self.model.forward_backward(
+            self._x, layer, mask, mode, blobs=self.model.blob_names, seed_times_activation=True)
+        return grad[0]
 
 
 def unit_seed(activation: np.ndarray, unit: int) -> np.ndarray:
