@@ -58,12 +58,13 @@ def torch_caffenet(weights: dict[str, np.ndarray]):
     def fc(x, name):
         return F.linear(x, w[f"{name}.weight"], w[f"{name}.bias"])
 
-    def forward(x):
+    def forward(x, upto="prob"):
         x = lrn(pool(conv(x, "conv1")))
         x = lrn(pool(conv(x, "conv2")))
         x = pool(conv(conv(conv(x, "conv3"), "conv4"), "conv5"))
         x = F.relu(fc(x.flatten(1), "fc6"))
         x = F.relu(fc(x, "fc7"))
-        return F.softmax(fc(x, "fc8"), dim=1)
+        x = fc(x, "fc8")
+        return x if upto == "fc8" else F.softmax(x, dim=1)
 
     return torch, forward
