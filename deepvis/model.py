@@ -177,10 +177,8 @@ def preprocessing_from(settings: Settings, recorded: dict, hw, model_path) -> Pr
     if isinstance(mean, str):
         from .caffe.mean import load_mean
         mean = load_mean(mean, hw)
-    scale = np.asarray(scale, np.float32)
     return Preprocessing(input_size=tuple(hw), channel_swap=tuple(swap) if swap else None,
-                         mean=mean, scale=float(scale) if scale.ndim == 0 else scale,
-                         stretch=bool(stretch))
+                         mean=mean, scale=scale, stretch=bool(stretch))
 
 
 def load_model(model, backend: str = "auto", settings=None) -> Model:

@@ -16,13 +16,19 @@ class Preprocessing:
     input_size: tuple[int, int]                 # (H, W)
     channel_swap: tuple[int, ...] | None = None  # e.g. (2, 1, 0): RGB -> BGR
     mean: np.ndarray | None = None               # (C,) or (C, H, W), subtracted after the swap
-    scale: float = 1.0                           # multiplied after mean subtraction
+    scale: float | np.ndarray = 1.0              # multiplied after mean; scalar or per channel
     stretch: bool = False                        # stretch (True) or centre-crop (False) to square
 
     def __post_init__(self):
         if self.mean is not None:
             mean = np.asarray(self.mean, np.float32)
             object.__setattr__(self, "mean", mean[:, None, None] if mean.ndim == 1 else mean)
+        scale = np.asarray(self.scale, np.float32)
+        object.__setattr__(self, "scale", float(scale) if scale.ndim == 0 else scale[:, None, None])
+
+    @property
+    def scaled(self) -> bool:
+        return not (np.ndim(self.scale) == 0 and self.scale == 1.0)
 
 
 def to_square(image: np.ndarray, stretch: bool) -> np.ndarray:
@@ -54,8 +60,8 @@ def rgb_to_input(rgb: np.ndarray, spec: Preprocessing) -> np.ndarray:
         x = x[list(spec.channel_swap)]
     if spec.mean is not None:
         x = x - spec.mean
-    if spec.scale != 1.0:
-        x = x * np.float32(spec.scale)
+    if spec.scaled:
+        x = x * np.float32(spec.scale) if np.ndim(spec.scale) == 0 else x * spec.scale
     return np.ascontiguousarray(x[None], dtype=np.float32)
 
 
@@ -67,8 +73,8 @@ def preprocess(image_bgr: np.ndarray, spec: Preprocessing) -> np.ndarray:
 def input_to_rgb(x: np.ndarray, spec: Preprocessing) -> np.ndarray:
     """Inverse of rgb_to_input for one (C, H, W) input: back to RGB float pixels 0..255."""
     x = np.asarray(x, np.float32)
-    if spec.scale != 1.0:
-        x = x / np.float32(spec.scale)
+    if spec.scaled:
+        x = x / (np.float32(spec.scale) if np.ndim(spec.scale) == 0 else spec.scale)
     if spec.mean is not None:
         x = x + spec.mean
     if spec.channel_swap is not None:

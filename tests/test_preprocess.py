@@ -51,3 +51,11 @@ def test_stretch_mode_changes_what_reaches_the_network(stretch):
     x = preprocess(image, Preprocessing(input_size=(10, 10), stretch=stretch))
     # Stretching keeps the white quarter (columns 0..2); cropping cuts it away entirely.
     assert (x[0, 0, :, 0].mean() > 200) == stretch
+
+
+def test_per_channel_scale_as_torchvision_models_expect():
+    rgb = np.full((2, 2, 3), 200, np.uint8)
+    spec = Preprocessing(input_size=(2, 2), mean=(100, 50, 0), scale=(0.5, 0.25, 0.125))
+    x = rgb_to_input(rgb, spec)
+    assert np.allclose(x[0, :, 1, 1], [50, 37.5, 25])
+    assert np.allclose(input_to_rgb(x[0], spec), rgb)
