@@ -1,0 +1,149 @@
+"""`deepvis find-maxes MODEL --images DIR|LIST -o MAXES.npz`: top-N images of every unit.
+
+The file format is described in deepvis.maxes.store. A checkpoint `MAXES.npz.checkpoint`
+is saved every --checkpoint-every batches (or partitions); after a kill, the same
+command resumes from it and ends with exactly the result of an uninterrupted run.
+"""
+from __future__ import annotations
+
+import pathlib
+import sys
+
+from ..errors import DeepvisError
+from ..fileio import refuse_overwrite
+from .common import add_model_args, open_model
+
+
+def register(sub) -> None:
+    p = sub.add_parser("find-maxes", help="find the images that excite each unit most",
+                       description="Scan images and keep, for every unit of the chosen "
+                                   "layers, its top-N activations (max over space for conv "
+                                   "units) with image index and location. Unreadable images "
+                                   "are skipped and listed in the output.")
+    add_model_args(p)
+    p.add_argument("--images", required=True, metavar="DIR|LIST",
+                   help="a folder (scanned recursively, sorted) or a list file of "
+                        "'path [label]' lines, paths relative to the list's folder")
+    p.add_argument("--layers", metavar="L1,L2",
+                   help="comma-separated layers to scan (default: every blob but the input)")
+    p.add_argument("--top", type=int, default=9, metavar="N", help="entries per unit (9)")
+    p.add_argument("--batch-size", type=int, default=32, metavar="B",
+                   help="images per forward (32)")
+    p.add_argument("-o", "--output", required=True, metavar="MAXES.npz")
+    p.add_argument("--checkpoint-every", type=int, default=20, metavar="K",
+                   help="save a checkpoint every K batches (with Dask: every K partitions)")
+    p.add_argument("--decode-threads", type=int, default=2, metavar="T",
+                   help="threads decoding images ahead of the network (0: decode inline)")
+    cluster = p.add_mutually_exclusive_group()
+    cluster.add_argument("--scheduler", metavar="ADDRESS",
+                         help="run on the Dask cluster at ADDRESS (tcp://host:8786)")
+    cluster.add_argument("--workers", type=int, metavar="N",
+                         help="run on a local Dask cluster of N worker processes")
+    p.add_argument("--partition-size", type=int, metavar="IMAGES",
+                   help="images per Dask task (default: about 4 tasks per worker, at most "
+                        "64 batches each)")
+    p.add_argument("--force", action="store_true",
+                   help="overwrite MAXES and discard a checkpoint of a different run")
+    p.set_defaults(run=run)
+
+
+def run(args) -> int:
+    from ..maxes.checkpoint import (ScanState, checkpoint_path, discard_checkpoint,
+                                    fingerprint, load_checkpoint, remove_temporaries,
+                                    save_checkpoint)
+    from ..maxes.images import list_images
+    from ..maxes.scan import layer_channels
+    from ..maxes.store import Maxes, write_maxes
+
+    if args.top < 1 or args.batch_size < 1 or args.checkpoint_every < 1:
+        raise DeepvisError("--top, --batch-size and --checkpoint-every must be at least 1")
+    if args.workers is not None and args.workers < 1:
+        raise DeepvisError("--workers must be at least 1")
+    model = open_model(args)
+    layers = layer_list(args.layers) or model.blob_names[1:]
+    channels = layer_channels(model, layers)
+    images = list_images(args.images)
+    output = pathlib.Path(args.output)
+    info = {"model": str(args.model), "settings": args.settings, "backend": model.backend,
+            "top": args.top, "layers": layers, "image_count": len(images)}
+    digest = fingerprint(model.path, images, layers=layers, top=args.top,
+                         backend=model.backend, settings=args.settings)
+    ckpt = checkpoint_path(output)
+    remove_temporaries(output)
+    if args.force:
+        discard_checkpoint(ckpt)
+    state = load_checkpoint(ckpt, digest)
+    if state is None:
+        refuse_overwrite(output, args.force)
+        state = ScanState.empty(channels, args.top)
+    todo = state.done.remaining(len(images))
+
+    saver = PeriodicSaver(lambda: save_checkpoint(ckpt, state, images, info, digest),
+                          args.checkpoint_every)
+    with progress(len(images), state.done.count()) as bar:
+        def absorbed(part_images: int, skipped: dict) -> None:
+            for index, why in sorted(skipped.items()):
+                bar.write(f"deepvis find-maxes: skipped {images.file(index)}: {why}",
+                          file=sys.stderr)
+            bar.update(part_images)
+            saver.tick()
+
+        if args.scheduler or args.workers:
+            run_on_cluster(args, model, images, layers, state, todo, absorbed)
+        else:
+            from ..maxes.scan import scan
+            scan(model, images, layers, state, todo, args.batch_size, args.decode_threads,
+                 on_batch=lambda batch, _: absorbed(batch.end - batch.start, batch.skipped))
+    write_maxes(output, Maxes(state.tables, images, state.skipped, info), overwrite=True)
+    discard_checkpoint(ckpt)
+    print(f"{len(images) - len(state.skipped)} images scanned, {len(state.skipped)} skipped, "
+          f"{len(layers)} layers -> {output}")
+    return 0
+
+
+def run_on_cluster(args, model, images, layers, state, todo, absorbed) -> None:
+    from ..maxes.distributed import local_threads, open_client, scan_on_cluster
+
+    spec = model_spec(args, model)
+
+    def arrived(part) -> None:
+        state.absorb(part)
+        absorbed(part.done.count(), part.skipped)
+
+    with open_client(args.scheduler, args.workers) as client:
+        scan_on_cluster(client, spec, images, layers, args.top, args.batch_size, todo,
+                        args.partition_size, arrived, decode_threads=min(args.decode_threads, 1),
+                        threads=local_threads(args.workers) if args.workers else None)
+
+
+def model_spec(args, model):
+    """What a worker needs to load the same model: paths made absolute."""
+    from ..maxes.distributed import ModelSpec
+
+    def absolute(text):
+        return str(pathlib.Path(text).resolve()) if text and pathlib.Path(text).exists() else text
+
+    return ModelSpec(absolute(str(args.model)), absolute(args.settings), model.backend)
+
+
+def layer_list(text: str | None) -> list[str]:
+    """'conv1, conv5,conv1' -> ['conv1', 'conv5']."""
+    return list(dict.fromkeys(name.strip() for name in (text or "").split(",") if name.strip()))
+
+
+class PeriodicSaver:
+    """Calls save() every `every` ticks."""
+
+    def __init__(self, save, every: int):
+        self.save, self.every, self.ticks = save, every, 0
+
+    def tick(self) -> None:
+        self.ticks += 1
+        if self.ticks % self.every == 0:
+            self.save()
+
+
+def progress(total: int, done: int):
+    from tqdm import tqdm
+    return tqdm(total=total, initial=done, unit="img", file=sys.stderr, smoothing=0.1,
+                dynamic_ncols=True, mininterval=0.5)

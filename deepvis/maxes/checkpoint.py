@@ -1,0 +1,135 @@
+"""Resumable scans: the state of a run so far, saved so that a kill at any instant loses
+at most the work since the last save and never changes the final result.
+
+The state is the exact top-N tables of the images scanned so far, which index ranges
+those are, and the files skipped. It is written to a temporary file and moved over the
+checkpoint in one step (os.replace), so a kill -9 leaves the previous or the new
+checkpoint, never a torn one. A restart with the same command loads it and scans only
+the ranges not yet done; because merging tables is exact, the result is bit-identical
+to an uninterrupted run. A fingerprint of what determines the result (model file,
+layers, top N, image list) keeps a checkpoint from being resumed by a different run.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import pathlib
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import DeepvisError
+from .images import ImageList
+from .store import Maxes, from_arrays, read_npz, to_arrays
+from .tracker import TopTable, empty_table, merge
+from ..fileio import save_npz
+
+
+class Coverage:
+    """A set of image indices kept as sorted, disjoint, non-adjacent ranges [start, end)."""
+
+    def __init__(self, ranges=()):
+        self.ranges: list[tuple[int, int]] = []
+        for start, end in ranges:
+            self.add(start, end)
+
+    def add(self, start: int, end: int) -> None:
+        if end <= start:
+            return
+        keep = []
+        for a, b in self.ranges:
+            if b < start or a > end:
+                keep.append((a, b))
+            else:
+                start, end = min(a, start), max(b, end)
+        keep.append((start, end))
+        self.ranges = sorted(keep)
+
+    def remaining(self, total: int) -> list[tuple[int, int]]:
+        """The ranges of [0, total) not covered."""
+        out, at = [], 0
+        for a, b in self.ranges:
+            if a > at:
+                out.append((at, min(a, total)))
+            at = max(at, b)
+        if at < total:
+            out.append((at, total))
+        return [(a, b) for a, b in out if b > a]
+
+    def count(self) -> int:
+        return sum(b - a for a, b in self.ranges)
+
+    def as_array(self) -> np.ndarray:
+        return np.asarray(self.ranges, np.int64).reshape(-1, 2)
+
+
+@dataclass
+class ScanState:
+    """Tables of the images in `done`, plus the files among them that were skipped."""
+    tables: dict[str, TopTable]
+    done: Coverage = field(default_factory=Coverage)
+    skipped: dict[int, str] = field(default_factory=dict)
+
+    @classmethod
+    def empty(cls, channels: dict[str, int], top: int) -> "ScanState":
+        return cls({layer: empty_table(c, top) for layer, c in channels.items()})
+
+    def absorb(self, other: "ScanState") -> None:
+        """Add the results of a disjoint set of images (a batch or a partition)."""
+        for layer, table in other.tables.items():
+            self.tables[layer] = merge(self.tables[layer], table)
+        for start, end in other.done.ranges:
+            self.done.add(start, end)
+        self.skipped.update(other.skipped)
+
+
+def fingerprint(model_file, images: ImageList, **settings) -> str:
+    """sha256 over the model file's bytes, the image list and the settings that shape the
+    result (layers, top N, ...); batch size and worker count are not among them."""
+    digest = hashlib.sha256()
+    if model_file is not None and pathlib.Path(model_file).is_file():
+        with open(model_file, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 22), b""):
+                digest.update(chunk)
+    digest.update(json.dumps({"root": str(images.root), "paths": list(images.paths),
+                              "labels": images.labels.tolist(), **settings},
+                             sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def checkpoint_path(output) -> pathlib.Path:
+    output = pathlib.Path(output)
+    return output.with_name(output.name + ".checkpoint")
+
+
+def save_checkpoint(path, state: ScanState, images: ImageList, info: dict, digest: str) -> None:
+    arrays = to_arrays(Maxes(state.tables, images, state.skipped, info))
+    arrays.update(fingerprint=np.asarray(digest), done=state.done.as_array())
+    save_npz(path, arrays, overwrite=True)
+
+
+def load_checkpoint(path, digest: str) -> ScanState | None:
+    """The saved state, None when there is none; an error when it is another run's."""
+    path = pathlib.Path(path)
+    remove_temporaries(path)
+    if not path.exists():
+        return None
+    data = read_npz(path)
+    if str(data.get("fingerprint")) != digest:
+        raise DeepvisError(f"{path} is the checkpoint of a different run (other model, layers, "
+                           "top N or image list); pass --force to discard it and start over")
+    maxes = from_arrays(data)
+    return ScanState(maxes.tables, Coverage(map(tuple, data["done"].tolist())), maxes.skipped)
+
+
+def discard_checkpoint(path) -> None:
+    path = pathlib.Path(path)
+    path.unlink(missing_ok=True)
+    remove_temporaries(path)
+
+
+def remove_temporaries(path) -> None:
+    """Temporary files a killed atomic write of `path` left behind (see fileio.atomic_path)."""
+    path = pathlib.Path(path)
+    for stale in path.parent.glob(f".{path.name}.*.part{path.suffix}"):
+        stale.unlink(missing_ok=True)
