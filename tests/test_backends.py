@@ -33,7 +33,7 @@ def test_efficientnet_lite0_every_blob():
 def test_caffenet_every_blob(tmp_path):
     from tests.fixtures_caffenet import synthetic_caffenet_onnx
 
-    path = synthetic_caffenet_onnx(tmp_path, seed=3)
+    path = synthetic_caffenet_onnx(tmp_path, seed=0)
     ort_model = deepvis.load_model(str(path), backend="ort")
     np_model = deepvis.load_model(str(path), backend="numpy")
     assert ort_model.blob_names == ["data", "conv1", "pool1", "norm1", "conv2", "pool2", "norm2",
