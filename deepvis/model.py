@@ -13,10 +13,10 @@ import onnx
 
 from . import sources
 from .errors import DeepvisError
-from .exec import make_executor, resolve_backend
+from .exec import resolve_backend
 from .grad import GradCache
 from .graph import meta
-from .graph.load import graph_input, load_onnx, visible_blobs, with_outputs
+from .graph.load import graph_input, load_onnx, visible_blobs
 from .labels import load_labels
 from .preprocess import Preprocessing, preprocess
 from .resources import cache_dir
@@ -42,15 +42,12 @@ class Model:
         self.labels = load_labels(settings.get("caffevis_labels"))
         self._executor_options = ({"gpu": bool(settings.get("caffevis_mode_gpu"))}
                                   if backend == "ort" else {})
-        # On onnxruntime, the forward and every gradient session share one copy of the
-        # weights (a memory map of the cache's weights.bin), so memory stays flat however
-        # many layers and modes are in use.
+        # The forward and every gradient executor share one copy of the weights (a memory
+        # map of the cache's weights.bin), so memory stays flat however many layers and
+        # modes are in use.
         self._graphs = GradCache(graph, cache_dir() / "graphs")
-        if backend == "ort":
-            self._executor = self._graphs.forward_executor(self.blob_names[1:], backend,
-                                                           **self._executor_options)
-        else:
-            self._executor = make_executor(with_outputs(graph, self.blob_names[1:]), backend)
+        self._executor = self._graphs.forward_executor(self.blob_names[1:], backend,
+                                                       **self._executor_options)
         self._grad_executors: dict = {}
         self.blob_shapes = self._shapes_at_batch_one()
 

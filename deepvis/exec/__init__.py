@@ -25,7 +25,7 @@ def make_executor(model, backend: str = "auto", **options):
         return OrtExecutor(model, **options)
     if backend == "numpy":
         from .numpy_exec import NumpyExecutor
-        return NumpyExecutor(model)
+        return NumpyExecutor(model, **options)
 
 
 def ort_available() -> bool:

@@ -42,11 +42,15 @@ class _Plan:
 class NumpyExecutor:
     """Runs an ONNX model (ModelProto or .onnx path, external data allowed) with NumPy."""
 
-    def __init__(self, model):
-        model = _load(model)
+    def __init__(self, model, initializers=None):
+        """`initializers` maps names to arrays used instead of the model's own tensors (with
+        a path, external data is then not read): many graphs can share one copy of weights."""
+        shared = dict(initializers or {})
+        model = _load(model, external_data=not shared)
         graph = model.graph
         opset = _default_opset(model)
-        self._constants = {t.name: _frozen(np.ascontiguousarray(numpy_helper.to_array(t)))
+        self._constants = {t.name: (_frozen(shared[t.name].view()) if t.name in shared else
+                                    _frozen(np.ascontiguousarray(numpy_helper.to_array(t))))
                            for t in graph.initializer}
         inputs = [i for i in graph.input if i.name not in self._constants]
         self.input_names = [i.name for i in inputs]
@@ -120,12 +124,12 @@ class NumpyExecutor:
         return _Plan(feeds, tuple(steps))
 
 
-def _load(model) -> onnx.ModelProto:
+def _load(model, external_data: bool = True) -> onnx.ModelProto:
     if isinstance(model, onnx.ModelProto):
         return model
     if isinstance(model, (str, os.PathLike)):
         try:
-            return onnx.load(os.fspath(model))
+            return onnx.load(os.fspath(model), load_external_data=external_data)
         except (OSError, ValueError) as exc:
             raise FormatError(f"cannot read ONNX model {os.fspath(model)!r}: {exc}") from exc
     raise TypeError(f"expected an onnx.ModelProto or a path, got {type(model).__name__}")

@@ -5,7 +5,9 @@ holds the weights once, as ONNX external data in `weights.bin`, and one small .o
 (target, mode, extra outputs) whose initializers point into that file by location and offset.
 In memory, the weights are one read-only memory map; onnxruntime sessions receive them as
 shared OrtValues through `SessionOptions.add_initializer`, so no session copies them
-(prepacking, which would make per-session packed copies, is turned off for these sessions).
+(prepacking, which would make per-session packed copies, is turned off for these sessions,
+and so is the CPU memory arena, which otherwise keeps each session's peak activations),
+and NumPy executors take the mapped arrays themselves.
 """
 from __future__ import annotations
 
@@ -95,8 +97,7 @@ class GradCache:
         if backend == "ort":
             return SharedOrtExecutor(path, self._ort_initializers(path), **options)
         from ..exec import make_executor
-        model = onnx.load(str(path))  # the NumPy executor takes a self-contained model
-        return make_executor(model, backend, **options)
+        return make_executor(path, backend, initializers=self.weights(), **options)
 
     def _ort_initializers(self, path: pathlib.Path) -> dict:
         import onnxruntime as ort
