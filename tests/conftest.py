@@ -24,8 +24,10 @@ def original_models(shared_dir) -> pathlib.Path:
     return path
 
 
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
-    """Converted models are cached per test session, never in the user's home."""
-    cache = tmp_path_factory.getbasetemp() / "deepvis-cache"
-    monkeypatch.setenv("DEEPVIS_CACHE", str(cache))
+@pytest.fixture(scope="session", autouse=True)
+def _isolated_cache(tmp_path_factory):
+    """Converted models are cached per test session, never in the user's home (set before
+    any module fixture loads a model)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("DEEPVIS_CACHE", str(tmp_path_factory.getbasetemp() / "deepvis-cache"))
+        yield

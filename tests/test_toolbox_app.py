@@ -26,14 +26,7 @@ CODES = {"left": 0xff51, "up": 0xff52, "right": 0xff53, "down": 0xff54, "esc": 2
 
 
 @pytest.fixture(scope="module")
-def cache_env(tmp_path_factory):
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DEEPVIS_CACHE", str(tmp_path_factory.getbasetemp() / "deepvis-cache"))
-        yield
-
-
-@pytest.fixture(scope="module")
-def lite(cache_env):
+def lite():
     return load_model("efficientnet-lite0")
 
 

@@ -23,14 +23,6 @@ PANES = {name: pane for name, pane in panes_from_settings(load_settings()).items
 
 
 @pytest.fixture(scope="module")
-def cache_env(tmp_path_factory):
-    """Module fixtures load models before the per-test cache fixture runs: same folder."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DEEPVIS_CACHE", str(tmp_path_factory.getbasetemp() / "deepvis-cache"))
-        yield
-
-
-@pytest.fixture(scope="module")
 def cat(tmp_path_factory):
     skdata = pytest.importorskip("skimage.data")
     path = tmp_path_factory.mktemp("inputs") / "cat.png"
@@ -39,12 +31,12 @@ def cat(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def lite(cache_env):
+def lite():
     return load_model("efficientnet-lite0")
 
 
 @pytest.fixture(scope="module")
-def caffenet(cache_env, tmp_path_factory):
+def caffenet(tmp_path_factory):
     folder = tmp_path_factory.getbasetemp() / "synthetic-caffenet"
     folder.mkdir(exist_ok=True)
     onnx_path = synthetic_caffenet_onnx(folder)
