@@ -1,0 +1,150 @@
+"""`deepvis optimize-layer MODEL --layer L`: the per-unit montages the jpgvis pane shows.
+
+For each unit, nine optimizations (start seeds rand_seed..rand_seed+8) fill the 3x3 grid
+of montage quadrant 2, the one the toolbox displays, with the --preset settings (default
+paper3, the paper's most used). --all-presets fills quadrants 0..3 with paper1..paper4
+instead (36 runs a unit). Each grid image is
+the best image plus the mean, stretched to 0..255 (as best_Xpm.jpg). Files go to
+<out>/regularized_opt/<layer>/<layer>_<unit:04d>_montage.jpg; units whose montage exists
+are skipped, so an interrupted run resumes. Once every unit of the layer has a montage,
+whole_layer.jpg (the pattern-mode sprite sheet: seed rand_seed of the shown quadrant per
+unit) is written beside them. Conv units are pushed at the centre unless --push-spatial
+says otherwise.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import pathlib
+import sys
+
+import cv2
+import numpy as np
+
+from ..errors import DeepvisError
+from ..fileio import save_image
+from ..optimize import montage as M
+from ..optimize import params as P
+from ..optimize.loop import optimize
+from ..optimize.params import FindParams
+from ..optimize.results import image_xpm
+from .common import add_model_args, open_model
+from .optimize import add_find_args, chunks, find_values, space_for
+
+SEEDS_PER_GRID = 9
+ALL_PRESETS = ("paper1", "paper2", "paper3", "paper4")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("optimize-layer", help="per-unit montages of optimized images for the "
+                                              "toolbox's jpgvis pane",
+                       description=__doc__.split("\n", 2)[2],
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_model_args(p)
+    p.add_argument("--layer", required=True, help="layer (blob) whose units to visualize")
+    p.add_argument("--units", help="units: a range such as 0-95 or a list (default: all)")
+    p.add_argument("--out", default="unit_jpg_vis",
+                   help="root folder of the per-unit images (default: unit_jpg_vis)")
+    p.add_argument("--all-presets", action="store_true",
+                   help="fill the four quadrants with paper1..paper4 (4x the work)")
+    p.add_argument("--sprite-cell", type=int, default=96,
+                   help="cell size in pixels of whole_layer.jpg (default: 96)")
+    add_find_args(p, units=False)
+    for name in ("mean", "channel_swap_to_rgb", "data_size"):
+        p.set_defaults(**{name: None})
+    p.set_defaults(run=run, push_channel=None)
+
+
+def layer_dir(out, layer: str) -> pathlib.Path:
+    return pathlib.Path(out) / "regularized_opt" / layer.replace("/", "_")
+
+
+def montage_path(out, layer: str, unit: int) -> pathlib.Path:
+    return layer_dir(out, layer) / f"{layer.replace('/', '_')}_{unit:04d}_montage.jpg"
+
+
+def quadrant_presets(args) -> list[str | None]:
+    """The preset of each quadrant (None: left empty)."""
+    if args.all_presets:
+        if args.preset:
+            raise DeepvisError("--all-presets and --preset exclude each other")
+        return list(ALL_PRESETS)
+    return [None, None, args.preset or "paper3", None]
+
+
+def planned_runs(args, model, units: list[int]) -> list[tuple[int, int, int, FindParams]]:
+    """(unit, quadrant, grid index, params) for every optimization still to do."""
+    shape = model.blob_shapes[args.layer][1:]
+    centre = (shape[1] // 2, shape[2] // 2) if len(shape) == 3 else (0, 0)
+    runs = []
+    for corner, preset in enumerate(quadrant_presets(args)):
+        if preset is None:
+            continue
+        values = find_values(args, args.layer, preset)
+        if args.push_spatial is None:
+            values["push_spatial"] = centre
+        for unit in units:
+            for k in range(SEEDS_PER_GRID):
+                p = FindParams(**dict(values, push_channel=unit,
+                                      rand_seed=values["rand_seed"] + k))
+                runs.append((unit, corner, k, p))
+    runs.sort(key=lambda run: run[0])
+    return runs
+
+
+def run(args) -> int:
+    model = open_model(args)
+    if args.layer not in model.blob_names:
+        raise DeepvisError(f"--layer: no blob named {args.layer!r}; blobs are: "
+                           f"{', '.join(model.blob_names[1:])}")
+    channels = model.blob_shapes[args.layer][1]
+    units = P.parse_units(args.units, "--units") if args.units else list(range(channels))
+    outside = [u for u in units if u >= channels]
+    if outside:
+        raise DeepvisError(f"--units: {args.layer!r} has {channels} units; {outside[0]} is "
+                           "outside it")
+    todo = [u for u in units if not montage_path(args.out, args.layer, u).exists()]
+    if len(todo) < len(units) and not args.quiet:
+        print(f"deepvis: {len(units) - len(todo)} of {len(units)} montages exist; "
+              "skipping them", file=sys.stderr)
+    space = space_for(model, args)
+    runs = planned_runs(args, model, todo)
+    expected = {u: sum(1 for r in runs if r[0] == u) for u in todo}
+    tiles: dict[int, dict] = {u: {} for u in todo}
+    tile = space.shape[1]
+    for batch in chunks(runs, args.batch_size):
+        results = optimize(model, [r[3] for r in batch], space, progress=not args.quiet,
+                           desc=f"{args.layer} units {batch[0][0]}-{batch[-1][0]}")
+        for (unit, corner, k, _), r in zip(batch, results):
+            tiles[unit][(corner, k)] = (image_xpm(r.best_xx, space) if r.best_xx is not None
+                                        else np.zeros((tile, tile, 3), np.uint8))
+            if len(tiles[unit]) == expected[unit]:
+                write_montage(args.out, args.layer, unit, tiles.pop(unit), tile)
+    write_sprite_if_complete(args.out, args.layer, channels, args.sprite_cell,
+                             quiet=args.quiet)
+    return 0
+
+
+def write_montage(out, layer: str, unit: int, tiles: dict, tile: int) -> None:
+    quadrants = [None] * 4
+    for (corner, k), image in sorted(tiles.items()):
+        quadrants[corner] = (quadrants[corner] or []) + [image]
+    save_image(montage_path(out, layer, unit), M.unit_montage(quadrants, tile), overwrite=True)
+
+
+def write_sprite_if_complete(out, layer: str, channels: int, cell: int, quiet: bool) -> None:
+    """whole_layer.jpg from the montages, once all of the layer's units have one."""
+    paths = [montage_path(out, layer, u) for u in range(channels)]
+    if not all(p.exists() for p in paths):
+        return
+    sprite = layer_dir(out, layer) / "whole_layer.jpg"
+    if sprite.exists() and sprite.stat().st_mtime_ns >= max(os.stat(p).st_mtime_ns
+                                                             for p in paths):
+        return
+    images = []
+    for path in paths:
+        montage = cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+        images.append(M.grid_image(M.montage_corner(montage), 0))
+    save_image(sprite, M.sprite_sheet(images, cell), overwrite=True)
+    if not quiet:
+        print(f"deepvis: wrote {sprite}", file=sys.stderr)
