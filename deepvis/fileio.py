@@ -34,6 +34,11 @@ def atomic_path(path, overwrite: bool = False):
             os.unlink(tmp)
 
 
+def write_bytes(path, data: bytes, overwrite: bool = False) -> None:
+    with atomic_path(path, overwrite) as tmp:
+        tmp.write_bytes(data)
+
+
 def save_npz(path, arrays: dict, overwrite: bool = False) -> None:
     with atomic_path(path, overwrite) as tmp:
         with open(tmp, "wb") as f:

@@ -8,14 +8,13 @@ are Caffe's (BGR channel order, pixel scale), recorded in `deepvis.preprocess`.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import onnx
 
 from ..errors import DeepvisError
+from ..fileio import write_bytes
 from ..graph import meta
 from ..graph.builder import GraphBuilder
 from .layers.base import Site
@@ -70,18 +69,6 @@ def net_to_onnx(deploy: Net, weights: Net | None, *, random_weights_seed: int | 
                                source=source))
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write through a temporary file in the same folder, so a reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-
-
 def mean_sidecar_path(out_path) -> Path:
     """The mean image's place next to the model: `model.onnx` -> `model.mean.npy`."""
     return Path(out_path).with_suffix(".mean.npy")
@@ -111,6 +98,6 @@ def import_caffe(prototxt_path, caffemodel_path, mean_path=None, out_path=None, 
         if mean is not None:
             buffer = io.BytesIO()
             np.save(buffer, mean, allow_pickle=False)
-            _write_atomic(sidecar, buffer.getvalue())
-        _write_atomic(out, model.SerializeToString())
+            write_bytes(sidecar, buffer.getvalue(), overwrite=True)
+        write_bytes(out, model.SerializeToString(), overwrite=True)
     return model
