@@ -34,6 +34,23 @@ def median_ms(fn, repeat: int, warmup: int = 2) -> float:
     return statistics.median(times)
 
 
+def interleaved_median_ms(fns: dict, repeat: int, rounds: int = 3) -> dict[str, float]:
+    """Median ms of each function over `repeat` timed calls, taken in `rounds` blocks per
+    function (A A A B B B ... A A A ...): a drift in machine load falls on all of them alike,
+    while within a block each runs back to back, warm, as in a real loop (the first call of
+    every block is not timed: it pays for the other library's threads having just run)."""
+    per_block = max(1, -(-repeat // rounds))
+    times = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            fn()
+            for _ in range(per_block):
+                start = time.perf_counter()
+                fn()
+                times[name].append((time.perf_counter() - start) * 1000)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def torch_caffenet(weights: dict[str, np.ndarray]):
     """The same CaffeNet in torch (functional, ceil-mode pooling, Caffe LRN), or None."""
     try:

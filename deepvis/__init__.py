@@ -7,11 +7,11 @@
 __version__ = "0.1.0"
 
 
-def load_model(model, backend: str = "auto", settings=None):
+def load_model(model, backend: str = "auto", settings=None, memory_arena: bool = False):
     """See deepvis.model.load_model (imported lazily so `import deepvis` stays light)."""
     from .model import load_model as _load_model
 
-    return _load_model(model, backend=backend, settings=settings)
+    return _load_model(model, backend=backend, settings=settings, memory_arena=memory_arena)
 
 
 __all__ = ["load_model", "__version__"]

@@ -29,7 +29,7 @@ class Model:
     """A loaded network: blob names and shapes, preprocessing, forward on one executor."""
 
     def __init__(self, graph: onnx.ModelProto, settings: Settings, backend: str = "auto",
-                 path: pathlib.Path | None = None):
+                 path: pathlib.Path | None = None, memory_arena: bool = False):
         self.graph = graph
         self.settings = settings
         self.backend = backend = resolve_backend(backend)
@@ -40,8 +40,8 @@ class Model:
         self.preprocessing = preprocessing_from(settings, self.metadata["preprocess"],
                                                 input_hw(graph), path)
         self.labels = load_labels(settings.get("caffevis_labels"))
-        self._executor_options = ({"gpu": bool(settings.get("caffevis_mode_gpu"))}
-                                  if backend == "ort" else {})
+        self._executor_options = ({"gpu": bool(settings.get("caffevis_mode_gpu")),
+                                   "arena": memory_arena} if backend == "ort" else {})
         # The forward and every gradient executor share one copy of the weights (a memory
         # map of the cache's weights.bin), so memory stays flat however many layers and
         # modes are in use.
@@ -178,10 +178,13 @@ def preprocessing_from(settings: Settings, recorded: dict, hw, model_path) -> Pr
                          mean=mean, scale=scale, stretch=bool(stretch))
 
 
-def load_model(model, backend: str = "auto", settings=None) -> Model:
+def load_model(model, backend: str = "auto", settings=None, memory_arena: bool = False) -> Model:
     """Load a bundled model name, an .onnx file, or a settings file (YAML or settings_local.py).
 
-    `settings` (a path) adds a settings file on top of a named model.
+    `settings` (a path) adds a settings file on top of a named model. `memory_arena` keeps each
+    onnxruntime session's activation buffers between runs: faster for a long loop over large
+    batches, but every session then holds its peak activations (the toolbox, with a session
+    per layer and mode, leaves it off).
     """
     text = str(model)
     if text.endswith(SETTINGS_SUFFIXES):
@@ -192,4 +195,4 @@ def load_model(model, backend: str = "auto", settings=None) -> Model:
     else:
         merged = load_settings(settings, model=text)
     path = sources.resolve_onnx(merged)
-    return Model(load_onnx(path), merged, backend=backend, path=path)
+    return Model(load_onnx(path), merged, backend=backend, path=path, memory_arena=memory_arena)

@@ -37,6 +37,11 @@ CASES = {
         n, (2, 1, 3, 3), strides=[4, 4], pads=[1, 1, 1, 1])),
     "conv_depthwise_same_upper": ((3, 6, 5), lambda n: _conv(
         n, (3, 1, 3, 3), group=3, strides=[2, 2], auto_pad="SAME_UPPER")),
+    # Stride 1 runs as a Conv with the flipped kernel; pads past the kernel's extent cannot.
+    "conv_stride1_group_dilation_asymmetric": ((4, 7, 8), lambda n: _conv(
+        n, (6, 2, 3, 2), group=2, dilations=[2, 1], pads=[1, 0, 2, 1])),
+    "conv_stride1_depthwise": ((3, 5, 5), lambda n: _conv(n, (6, 1, 3, 3), group=3)),
+    "conv_1x1_padded_past_kernel": ((2, 4, 4), lambda n: _conv(n, (3, 2, 1, 1), pads=[1, 1, 1, 1])),
     "gemm_transB": ((2, 3, 3), lambda n: n.op(
         "Gemm", [_flat(n), n.w(4, 18), n.w(4)], transB=1, alpha=0.5, beta=2.0)),
     "gemm_transA": ((2, 3, 3), lambda n: n.op(
@@ -69,6 +74,8 @@ CASES = {
         count_include_pad=1)),
     "avgpool_dropped_row": ((2, 7, 7), lambda n: n.op(
         "AveragePool", [n.x], kernel_shape=[2, 2], strides=[2, 2])),
+    "avgpool_stride1_asymmetric": ((2, 5, 6), lambda n: n.op(
+        "AveragePool", [n.x], kernel_shape=[2, 3], pads=[1, 0, 0, 1], count_include_pad=0)),
     "global_average_pool": ((3, 4, 5), lambda n: n.op("GlobalAveragePool", [n.x])),
     "global_max_pool": ((3, 4, 5), lambda n: n.op("GlobalMaxPool", [n.x])),
     "lrn_size5": ((7, 3, 3), lambda n: n.op(

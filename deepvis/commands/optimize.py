@@ -168,17 +168,21 @@ def open_network(args):
         print("deepvis: --caffe-root is ignored (deepvis needs no Caffe)", file=sys.stderr)
     if bool(args.deploy_proto) != bool(args.net_weights):
         raise DeepvisError("--deploy-proto and --net-weights go together; give both or neither")
+
+    def load(model, settings=args.settings):
+        # one gradient graph runs for many iterations: keep its buffers between runs
+        return load_model(model, backend=args.backend, settings=settings, memory_arena=True)
+
     if args.deploy_proto:
         from ..sources import cached_caffe_import
-        path = cached_caffe_import(args.deploy_proto, args.net_weights)
-        return load_model(str(path), backend=args.backend, settings=args.settings)
+        return load(str(cached_caffe_import(args.deploy_proto, args.net_weights)))
     if args.model:
-        return load_model(args.model, backend=args.backend, settings=args.settings)
+        return load(args.model)
     if args.settings:
         named = load_settings(args.settings)
         if named.get("deepvis_model") or named.get("caffevis_deploy_prototxt"):
-            return load_model(args.settings, backend=args.backend)
-    return load_model(DEFAULT_MODEL, backend=args.backend, settings=args.settings)
+            return load(args.settings, settings=None)
+    return load(DEFAULT_MODEL)
 
 
 def space_for(model, args):

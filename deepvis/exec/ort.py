@@ -24,6 +24,20 @@ def available_providers(gpu: bool) -> list[str]:
     return ["CPUExecutionProvider"]
 
 
+def session_options(threads: int | None = None):
+    """Options every deepvis session shares. Worker threads sleep between runs instead of
+    spinning: on a small machine a spinning pool steals the cores that the optimizer's
+    regularizers, the toolbox's drawing and the image decoders need between runs."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if threads:
+        options.intra_op_num_threads = threads
+    return options
+
+
 class OrtExecutor:
     def __init__(self, model, gpu: bool = False, threads: int | None = None):
         try:
@@ -31,10 +45,7 @@ class OrtExecutor:
         except ImportError as exc:
             raise RuntimeError("onnxruntime is not installed; use backend='numpy' or "
                                "pip install onnxruntime") from exc
-        options = ort.SessionOptions()
-        options.log_severity_level = 3
-        if threads:
-            options.intra_op_num_threads = threads
+        options = session_options(threads)
         source = model.SerializeToString() if isinstance(model, onnx.ModelProto) else str(model)
         self.session = ort.InferenceSession(source, options, providers=available_providers(gpu))
         self.input_names = [i.name for i in self.session.get_inputs()]

@@ -37,6 +37,11 @@ class GradContext:
     def iconst(self, value) -> str:
         return self.builder.const(value, dtype=np.int64)
 
+    def masked(self, dy: str, condition: str) -> str:
+        """dy where `condition` holds, else 0, as Caffe writes it: dy times the 0/1 mask.
+        (onnxruntime's broadcasting Where is about 5x slower than Cast and Mul.)"""
+        return self.emit("Mul", [dy, self.emit("Cast", [condition], to=self.elem_type)])
+
     def shape_of(self, name: str) -> str:
         """A runtime Shape of a forward tensor, emitted once per tensor."""
         if name not in self._shape_nodes:

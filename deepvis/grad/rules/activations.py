@@ -17,17 +17,20 @@ def relu(ctx, node, dys):
     dy = _rectified(ctx, dys[0])
     if ctx.mode == "deconv":
         return [dy]
-    positive = ctx.emit("Greater", [node.input[0], ctx.fconst(0.0)])
-    return [ctx.emit("Where", [positive, dy, ctx.fconst(0.0)])]
+    return [ctx.masked(dy, ctx.emit("Greater", [node.input[0], ctx.fconst(0.0)]))]
 
 
 def leaky_relu(ctx, node, dys):
     dy = _rectified(ctx, dys[0])
     if ctx.mode == "deconv":
         return [dy]
-    positive = ctx.emit("Greater", [node.input[0], ctx.fconst(0.0)])
-    sloped = ctx.emit("Mul", [dy, ctx.fconst(ctx.attr("alpha", 0.01))])
-    return [ctx.emit("Where", [positive, dy, sloped])]
+    # Caffe's dy * ((x > 0) + slope * (x <= 0)), as one slope map: alpha + (1 - alpha) * mask
+    alpha = ctx.attr("alpha", 0.01)
+    positive = ctx.emit("Cast", [ctx.emit("Greater", [node.input[0], ctx.fconst(0.0)])],
+                        to=ctx.elem_type)
+    slope = ctx.emit("Add", [ctx.emit("Mul", [positive, ctx.fconst(1.0 - alpha)]),
+                             ctx.fconst(alpha)])
+    return [ctx.emit("Mul", [dy, slope])]
 
 
 def clip(ctx, node, dys):
@@ -43,7 +46,7 @@ def clip(ctx, node, dys):
             inside = test if inside is None else ctx.emit("And", [inside, test])
     if inside is None:
         return [dy]
-    return [ctx.emit("Where", [inside, dy, ctx.fconst(0.0)])]
+    return [ctx.masked(dy, inside)]
 
 
 def _rectified(ctx, dy: str) -> str:

@@ -21,7 +21,7 @@ def maximum(ctx, node, dys):
     for i in range(len(inputs) - 1, -1, -1):
         if ctx.needs_grad(inputs[i]):
             wins = _and_not(ctx, takes[i], later)
-            routed = dys[0] if wins is None else ctx.emit("Where", [wins, dys[0], ctx.fconst(0.0)])
+            routed = dys[0] if wins is None else ctx.masked(dys[0], wins)
             grads[i] = unbroadcast(ctx, routed, inputs[i], node.output[0])
         if takes[i] is not None:
             later = takes[i] if later is None else ctx.emit("Or", [later, takes[i]])
