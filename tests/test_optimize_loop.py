@@ -179,9 +179,13 @@ def test_batch_equals_single_runs_and_failures_stay_local(tiny):
     batch = optimize(tiny, params, space, progress=False)
     for p, got in zip(params, batch):
         alone = optimize(tiny, [p], space, progress=False)[0]
-        assert got.obj == alone.obj and got.ii == alone.ii
-        np.testing.assert_array_equal(got.last_xx, alone.last_xx)
-        assert got.meta_result == alone.meta_result
+        assert got.ii == alone.ii and got.meta_result == alone.meta_result
+        if tiny.backend == "ort":  # onnxruntime graphs give an image the same bits at any batch
+            assert got.obj == alone.obj
+            np.testing.assert_array_equal(got.last_xx, alone.last_xx)
+        else:  # BLAS picks its kernels by matrix size: equal to rounding only
+            np.testing.assert_allclose(got.obj, alone.obj, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(got.last_xx, alone.last_xx, rtol=1e-4, atol=1e-3)
     dead = batch[1]
     assert dead.meta_result == R.GRAD_ZERO and dead.ii == [0]
     assert len(batch[2].ii) == 5 and len(batch[0].ii) == 9
@@ -217,4 +221,8 @@ def test_non_finite_objective_or_gradient_stops_only_that_unit(tiny):
     assert inf_grad.meta_result == R.NONFINITE_GRADIENT and inf_grad.ii == [0, 1, 2]
     assert good.ii == list(range(6)) and np.isfinite(good.obj).all()
     assert good.meta_result in (R.MAJORITY_SUCCESS, R.MAJORITY_FAILURE)
-    assert good.obj == optimize(tiny, params[1:2], space, progress=False)[0].obj
+    alone = optimize(tiny, params[1:2], space, progress=False)[0].obj
+    if tiny.backend == "ort":
+        assert good.obj == alone
+    else:
+        np.testing.assert_allclose(good.obj, alone, rtol=1e-5, atol=1e-6)

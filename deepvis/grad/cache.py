@@ -21,10 +21,14 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from ..fileio import atomic_path
+from ..graph.batch_rows import pad_batch_rows
 from ..graph.load import with_outputs
 from .builder import build_grad_graph
 
 WEIGHTS_FILE = "weights.bin"
+# Part of every cached graph's key: raise it when the builder's output changes, so that
+# graphs cached by an older deepvis are rebuilt rather than reused.
+GRAPH_FORMAT = 2
 EXTERNAL_MIN_BYTES = 1024  # smaller tensors (shapes, pads, scalars) stay inside each graph
 _ALIGN = 64
 
@@ -47,7 +51,8 @@ class GradCache:
     def path(self, target: str, mode: str = "grad", extra_outputs: Sequence[str] = (),
              seed_times_target: bool = False) -> pathlib.Path:
         """The cached graph file (built and written on first use)."""
-        key = json.dumps([target, mode, list(extra_outputs)] + ([1] if seed_times_target else []))
+        key = json.dumps([GRAPH_FORMAT, target, mode, list(extra_outputs)]
+                         + ([1] if seed_times_target else []))
         path = self.dir / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".onnx")
         if not path.exists():
             model = build_grad_graph(self._skeleton, target, mode, extra_outputs,
@@ -74,10 +79,10 @@ class GradCache:
 
     def forward_path(self, outputs: Sequence[str]) -> pathlib.Path:
         """The forward graph itself with exactly these outputs, sharing the same weights."""
-        key = json.dumps(["forward", list(outputs)])
+        key = json.dumps([GRAPH_FORMAT, "forward", list(outputs)])
         path = self.dir / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".onnx")
         if not path.exists():
-            model = with_outputs(self._skeleton, outputs)
+            model = pad_batch_rows(with_outputs(self._skeleton, outputs))
             with atomic_path(path, overwrite=True) as tmp:
                 tmp.write_bytes(model.SerializeToString())
         return path

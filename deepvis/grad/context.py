@@ -9,7 +9,7 @@ import onnx
 
 from ..errors import UnsupportedError
 from ..graph.builder import GraphBuilder
-from .graphinfo import GraphInfo
+from ..graph.info import GraphInfo
 
 
 class GradContext:

@@ -3,11 +3,9 @@
 Each unit keeps its own image, start point, RNG and FindResults; per iteration, one
 `Model.forward_backward` call serves every unit still running. A unit's steps never look
 at another unit, so its results are those of a run alone with the same seed, bit for bit
-on onnxruntime, whose per-sample results do not depend on the batch size from 2 up. At
-batch 1 its fully connected layers take another code path (matrix-vector) that rounds
-differently, so a lone unit runs as a batch of two copies of itself. (The NumPy
-executor's BLAS rounds differently for different batch sizes: there, batched and single
-runs agree to float rounding only.)
+on onnxruntime, whose graphs give an image the same bits at any batch size (see
+`graph.batch_rows`). (The NumPy executor's BLAS rounds differently for different batch
+sizes: there, batched and single runs agree to float rounding only.)
 
 Per unit and iteration ii: 0 clip to the pixel range; 1 forward; 2 record; 4 seed
 `push_dir` at the push unit and take the gradient; stop on a zero (the original's
@@ -130,8 +128,6 @@ def optimize(model, params: list[FindParams], space: PixelSpace, progress: bool 
             seed = np.zeros((len(active),) + seed_shape, np.float32)
             for i, r in enumerate(active):
                 seed[(i,) + r.params.push_unit[:len(seed_shape)]] = r.params.push_dir
-            if len(active) == 1:
-                x, seed = np.concatenate([x, x]), np.concatenate([seed, seed])
             grad, blobs = model.forward_backward(x, layer, seed, "grad", blobs=(layer,))
             for i, r in enumerate(active):
                 r.step(ii, blobs[layer][i], grad[i])

@@ -1,4 +1,4 @@
-"""What the gradient builder needs to know about a forward graph: types, static shapes, constants.
+"""Static facts about a forward graph: types, static shapes, constants (for graph rewrites).
 
 Shape inference runs on a light copy whose large weights are replaced by typed graph inputs,
 so inspecting a CaffeNet-sized model never duplicates its weights.
