@@ -3,7 +3,9 @@
 Run: python bench/bench_grad.py [--repeat 10]
 Side by side in one process, same network and weights (seeded synthetic CaffeNet):
 onnxruntime and the NumPy executor running deepvis's gradient graph, and torch autograd
-when torch is installed. Also: peak RSS with every layer's gradient graph loaded.
+when torch is installed. Also: peak RSS with every layer's gradient graph loaded, and the
+arithmetic ceiling: the pass's multiply-adds against onnxruntime's own speed on one large
+matrix product in the same process, i.e. the least time any batch size can take per image.
 """
 from __future__ import annotations
 
@@ -20,6 +22,7 @@ import onnx
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from bench.common import interleaved_median_ms, synthetic_caffenet, torch_caffenet, weights_of  # noqa: E402
 from deepvis.grad import GradCache  # noqa: E402
+from deepvis.graph.info import GraphInfo  # noqa: E402
 
 LAYERS = ("conv1", "pool1", "norm1", "conv2", "pool2", "norm2", "conv3", "conv4", "conv5",
           "pool5", "fc6", "fc7", "fc8", "prob")
@@ -34,6 +37,37 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+def forward_macs(model: onnx.ModelProto) -> int:
+    """Multiply-adds of one image's forward pass in its Conv and Gemm nodes. The backward to
+    the input costs the same again: each input gradient is the same products transposed."""
+    info, total = GraphInfo(model), 0
+    for node in model.graph.node:
+        if node.op_type == "Conv":
+            out = info.shape(node.output[0])
+            weight = info.shape(node.input[1])
+            total += int(np.prod(out[1:])) * int(np.prod(weight[1:]))
+        elif node.op_type == "Gemm":
+            total += int(np.prod(info.shape(node.input[1])))
+    return total
+
+
+def matmul_gflops(threads: int, n: int = 2048) -> float:
+    """onnxruntime's speed on one large square MatMul: the best its kernels do on this CPU."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    spec = [helper.make_tensor_value_info(name, TensorProto.FLOAT, [n, n]) for name in "abc"]
+    graph = helper.make_graph([helper.make_node("MatMul", ["a", "b"], ["c"])], "mm",
+                              spec[:2], spec[2:])
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    session = ort.InferenceSession(helper.make_model(graph).SerializeToString(), options,
+                                   providers=["CPUExecutionProvider"])
+    a = np.random.default_rng(0).random((n, n), np.float32)
+    ms = interleaved_median_ms({"mm": lambda: session.run(None, {"a": a, "b": a})}, 6)["mm"]
+    return 2 * n ** 3 / ms / 1e6
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=10)
@@ -46,10 +80,10 @@ def main() -> None:
     model = synthetic_caffenet()
     workdir = tempfile.mkdtemp(prefix="deepvis-bench-")
     cache = GradCache(model, workdir)
-    # "ort" runs as the optimizer runs it (buffers kept between runs); "ort-lean" as the
-    # toolbox's many per-layer sessions do (nothing held between runs).
+    # "ort" runs as the optimizer runs it (a dedicated session: packed weights, buffers kept);
+    # "ort-lean" as the toolbox's many per-layer sessions do (see deepvis/grad/cache.py).
     runners = {"ort": cache.executor("fc8", "grad", backend="ort", threads=args.threads,
-                                     arena=True),
+                                     lean=False),
                "ort-lean": cache.executor("fc8", "grad", backend="ort", threads=args.threads),
                "numpy": cache.executor("fc8", "grad", backend="numpy")}
     twin = torch_caffenet(weights_of(model))
@@ -92,6 +126,14 @@ def main() -> None:
     for name in per_image[1]:
         print(f"batch 16 per-image throughput vs batch 1, {name}: "
               f"{per_image[1][name] / per_image[16][name]:.2f}x")
+
+    gflop = 4 * forward_macs(model) / 1e9  # forward + input gradient, 2 flops per multiply-add
+    peak = matmul_gflops(args.threads)
+    floor = gflop / peak * 1000
+    print(f"arithmetic per image: {gflop:.2f} GFLOP; onnxruntime MatMul 2048^3 here: "
+          f"{peak:.0f} GFLOPS, so no batch size can take less than {floor:.1f} ms per image")
+    print(f"batch 16 runs at {gflop / per_image[16]['ort'] * 1000:.0f} GFLOPS; the most "
+          f"batch 16 could give over this batch 1 is {per_image[1]['ort'] / floor:.2f}x")
 
     # Memory is measured in a fresh process, as a user would load the model.
     path = os.path.join(workdir, "caffenet.onnx")

@@ -80,7 +80,7 @@ def main() -> None:
             f.write(synthetic_caffenet().SerializeToString())
         rows, raws = [], {}
         for backend in args.backends.split(","):
-            model = load_model(path, backend=backend, memory_arena=True)
+            model = load_model(path, backend=backend, speed_over_memory=True)
             space = pixel_space(model.preprocessing, model.input_shape[1:], mean=CAFFE_MEAN_BGR)
             run_seconds(model, space, [130], 2)                       # warm up both shapes
             run_seconds(model, space, range(16), 2)

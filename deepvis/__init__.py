@@ -7,11 +7,12 @@
 __version__ = "0.1.0"
 
 
-def load_model(model, backend: str = "auto", settings=None, memory_arena: bool = False):
+def load_model(model, backend: str = "auto", settings=None, speed_over_memory: bool = False):
     """See deepvis.model.load_model (imported lazily so `import deepvis` stays light)."""
     from .model import load_model as _load_model
 
-    return _load_model(model, backend=backend, settings=settings, memory_arena=memory_arena)
+    return _load_model(model, backend=backend, settings=settings,
+                       speed_over_memory=speed_over_memory)
 
 
 __all__ = ["load_model", "__version__"]

@@ -29,7 +29,7 @@ class Model:
     """A loaded network: blob names and shapes, preprocessing, forward on one executor."""
 
     def __init__(self, graph: onnx.ModelProto, settings: Settings, backend: str = "auto",
-                 path: pathlib.Path | None = None, memory_arena: bool = False):
+                 path: pathlib.Path | None = None, speed_over_memory: bool = False):
         self.graph = graph
         self.settings = settings
         self.backend = backend = resolve_backend(backend)
@@ -41,7 +41,7 @@ class Model:
                                                 input_hw(graph), path)
         self.labels = load_labels(settings.get("caffevis_labels"))
         self._executor_options = ({"gpu": bool(settings.get("caffevis_mode_gpu")),
-                                   "arena": memory_arena} if backend == "ort" else {})
+                                   "lean": not speed_over_memory} if backend == "ort" else {})
         # The forward and every gradient executor share one copy of the weights (a memory
         # map of the cache's weights.bin), so memory stays flat however many layers and
         # modes are in use.
@@ -178,13 +178,15 @@ def preprocessing_from(settings: Settings, recorded: dict, hw, model_path) -> Pr
                          mean=mean, scale=scale, stretch=bool(stretch))
 
 
-def load_model(model, backend: str = "auto", settings=None, memory_arena: bool = False) -> Model:
+def load_model(model, backend: str = "auto", settings=None,
+               speed_over_memory: bool = False) -> Model:
     """Load a bundled model name, an .onnx file, or a settings file (YAML or settings_local.py).
 
-    `settings` (a path) adds a settings file on top of a named model. `memory_arena` keeps each
-    onnxruntime session's activation buffers between runs: faster for a long loop over large
-    batches, but every session then holds its peak activations (the toolbox, with a session
-    per layer and mode, leaves it off).
+    `settings` (a path) adds a settings file on top of a named model. With
+    `speed_over_memory`, each onnxruntime session packs its own copy of the weights and keeps
+    its buffers between runs (see `grad.cache`): faster, and an image gets the same bits alone
+    as inside a batch, for a loop that runs one graph many times (optimize); the toolbox,
+    with a session per layer and mode, leaves it off.
     """
     text = str(model)
     if text.endswith(SETTINGS_SUFFIXES):
@@ -195,4 +197,5 @@ def load_model(model, backend: str = "auto", settings=None, memory_arena: bool =
     else:
         merged = load_settings(settings, model=text)
     path = sources.resolve_onnx(merged)
-    return Model(load_onnx(path), merged, backend=backend, path=path, memory_arena=memory_arena)
+    return Model(load_onnx(path), merged, backend=backend, path=path,
+                 speed_over_memory=speed_over_memory)

@@ -24,7 +24,7 @@ PAPER2_LR = {"lr": 10000.0}
 
 @pytest.fixture(scope="module")
 def lite0():
-    return deepvis.load_model("efficientnet-lite0", backend="ort")
+    return deepvis.load_model("efficientnet-lite0", backend="ort", speed_over_memory=True)
 
 
 @pytest.fixture(scope="module")

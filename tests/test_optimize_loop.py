@@ -57,7 +57,7 @@ def build_tiny(path):
 @pytest.fixture(scope="module", params=["ort", "numpy"])
 def tiny(request, tmp_path_factory):
     path = build_tiny(tmp_path_factory.mktemp("tiny") / "tiny.onnx")
-    return deepvis.load_model(str(path), backend=request.param)
+    return deepvis.load_model(str(path), backend=request.param, speed_over_memory=True)
 
 
 def numpy_net(x, unit):

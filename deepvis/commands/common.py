@@ -18,7 +18,7 @@ def add_model_args(parser, backend: bool = True) -> None:
                                  "auto: ort when installed, else numpy (default)")
 
 
-def open_model(args, backend=None, memory_arena: bool = False):
+def open_model(args, backend=None, speed_over_memory: bool = False):
     from ..model import load_model
     return load_model(args.model, backend=backend or getattr(args, "backend", "auto"),
-                      settings=args.settings, memory_arena=memory_arena)
+                      settings=args.settings, speed_over_memory=speed_over_memory)

@@ -170,8 +170,8 @@ def open_network(args):
         raise DeepvisError("--deploy-proto and --net-weights go together; give both or neither")
 
     def load(model, settings=args.settings):
-        # one gradient graph runs for many iterations: keep its buffers between runs
-        return load_model(model, backend=args.backend, settings=settings, memory_arena=True)
+        # one gradient graph runs for many iterations, and units alone must match batched ones
+        return load_model(model, backend=args.backend, settings=settings, speed_over_memory=True)
 
     if args.deploy_proto:
         from ..sources import cached_caffe_import

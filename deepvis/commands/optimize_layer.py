@@ -93,7 +93,7 @@ def planned_runs(args, model, units: list[int]) -> list[tuple[int, int, int, Fin
 
 
 def run(args) -> int:
-    model = open_model(args, memory_arena=True)
+    model = open_model(args, speed_over_memory=True)
     if args.layer not in model.blob_names:
         raise DeepvisError(f"--layer: no blob named {args.layer!r}; blobs are: "
                            f"{', '.join(model.blob_names[1:])}")

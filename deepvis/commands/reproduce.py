@@ -66,7 +66,7 @@ def open_reproduce_model(args):
         raise DeepvisError("reproduce flamingo needs the caffenet-yos weights, which are not "
                            "fetched: run `deepvis fetch caffenet-yos` first (its host has been "
                            "down for years; see `deepvis fetch --help`)")
-    return load_model(args.model, backend=args.backend, memory_arena=True)
+    return load_model(args.model, backend=args.backend, speed_over_memory=True)
 
 
 def flamingo_params(max_iter: int | None) -> FindParams:

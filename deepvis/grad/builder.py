@@ -18,7 +18,6 @@ from onnx import TensorProto, helper
 
 from ..errors import DeepvisError, UnsupportedError
 from ..graph import meta
-from ..graph.batch_rows import pad_batch_rows
 from ..graph.builder import OPSET, GraphBuilder
 from .context import GradContext
 from ..graph.info import GraphInfo
@@ -43,8 +42,7 @@ def build_grad_graph(forward: onnx.ModelProto, target: str, mode: str = "grad",
     `grad` is the derivative at `data` of sum(seed * T) in `mode`, T being the tensor where a
     seed for `target` enters (see `seed_tensor_for`). With `seed_times_target`, the seed that
     enters is `seed * target` (the toolbox seeds a channel with its own activations), computed
-    inside the graph so that forward and backward take one pass. Every image's result is the
-    same bits whatever the batch size (see `graph.batch_rows`).
+    inside the graph so that forward and backward take one pass.
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -89,7 +87,7 @@ def build_grad_graph(forward: onnx.ModelProto, target: str, mode: str = "grad",
                                or helper.make_empty_tensor_value_info(name))
     grad_meta = {"target": target, "mode": mode, "seed_tensor": seed_at, "input": data,
                  "seed_times_target": seed_times_target}
-    return pad_batch_rows(_finish(builder, forward, opsets, grad_meta))
+    return _finish(builder, forward, opsets, grad_meta)
 
 
 def _ancestor_nodes(info: GraphInfo, names) -> list[onnx.NodeProto]:

@@ -4,10 +4,18 @@ On disk, a cache folder per forward model (named by a sha256 of its structure an
 holds the weights once, as ONNX external data in `weights.bin`, and one small .onnx per
 (target, mode, extra outputs) whose initializers point into that file by location and offset.
 In memory, the weights are one read-only memory map; onnxruntime sessions receive them as
-shared OrtValues through `SessionOptions.add_initializer`, so no session copies them
-(prepacking, which would make per-session packed copies, is turned off for these sessions,
-and so is the CPU memory arena, which otherwise keeps each session's peak activations),
-and NumPy executors take the mapped arrays themselves.
+shared OrtValues through `SessionOptions.add_initializer`, and NumPy executors take the
+mapped arrays themselves.
+
+SESSIONS come in two kinds. Lean ones (the default; the toolbox holds one per layer and
+mode) copy nothing: weight prepacking, which would give each session its own packed copy,
+is off, and so is the memory arena, which would keep each session's peak activations.
+Dedicated ones (`lean=False`, for a loop that runs one graph many times, as the optimizer
+does) pack the weights and keep their buffers. On CaffeNet that costs one more copy of the
+fully connected weights (about 240 MB) per session and buys about 10% at batch 16; it also
+makes a batch of one take the same matrix kernel as larger batches (unpacked, onnxruntime
+multiplies a single row by a matrix-vector kernel that rounds otherwise), so an image gets
+the same bits alone as inside a batch.
 """
 from __future__ import annotations
 
@@ -21,7 +29,6 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 from ..fileio import atomic_path
-from ..graph.batch_rows import pad_batch_rows
 from ..graph.load import with_outputs
 from .builder import build_grad_graph
 
@@ -82,7 +89,7 @@ class GradCache:
         key = json.dumps([GRAPH_FORMAT, "forward", list(outputs)])
         path = self.dir / (hashlib.sha256(key.encode()).hexdigest()[:32] + ".onnx")
         if not path.exists():
-            model = pad_batch_rows(with_outputs(self._skeleton, outputs))
+            model = with_outputs(self._skeleton, outputs)
             with atomic_path(path, overwrite=True) as tmp:
                 tmp.write_bytes(model.SerializeToString())
         return path
@@ -119,17 +126,15 @@ class SharedOrtExecutor:
     """onnxruntime executor whose external initializers come from shared OrtValues."""
 
     def __init__(self, path, initializers: dict, gpu: bool = False, threads: int | None = None,
-                 arena: bool = False):
+                 lean: bool = True):
         import onnxruntime as ort
 
         from ..exec.ort import available_providers, session_options
 
         options = session_options(threads)
-        options.add_session_config_entry("session.disable_prepacking", "1")
-        # Without the arena each run allocates (and page-faults) its activations afresh: about
-        # 10% slower at batch 16, but a session idle between runs holds no memory. Long loops
-        # over one graph (optimize) turn it on.
-        options.enable_cpu_mem_arena = arena
+        if lean:  # see SESSIONS above
+            options.add_session_config_entry("session.disable_prepacking", "1")
+            options.enable_cpu_mem_arena = False
         for name, value in initializers.items():
             options.add_initializer(name, value)
         self._initializers = initializers  # the session borrows these buffers

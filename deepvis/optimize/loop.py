@@ -2,10 +2,10 @@
 
 Each unit keeps its own image, start point, RNG and FindResults; per iteration, one
 `Model.forward_backward` call serves every unit still running. A unit's steps never look
-at another unit, so its results are those of a run alone with the same seed, bit for bit
-on onnxruntime, whose graphs give an image the same bits at any batch size (see
-`graph.batch_rows`). (The NumPy executor's BLAS rounds differently for different batch
-sizes: there, batched and single runs agree to float rounding only.)
+at another unit, so its results are those of a run alone with the same seed: bit for bit
+on onnxruntime when the model was loaded with `speed_over_memory` (as `deepvis optimize`
+loads it; see grad.cache), to float rounding otherwise, and on the NumPy executor, whose
+BLAS picks its kernels by matrix size.
 
 Per unit and iteration ii: 0 clip to the pixel range; 1 forward; 2 record; 4 seed
 `push_dir` at the push unit and take the gradient; stop on a zero (the original's
