@@ -42,6 +42,7 @@ def test_every_paper_preset_makes_lite0_see_a_flamingo(lite0, space):
     results = optimize(lite0, params, space, progress=False)
     for name, r in zip(names, results):
         assert r.meta_result == "Metaresult: majority success", name
+        # the image the run outputs (the original saves the best one, `_best_X.jpg`)
         x = space.to_input(r.best_xx)[None]
         assert lite0.forward(x, ["prob"])["prob"][0].argmax() == FLAMINGO, name
         # the saved image is a valid picture: xx + mean inside [0, 255]
