@@ -217,3 +217,17 @@ def test_activation_rules(name, mode):
         forward = net.build(["y"])
         fd = finite_difference(forward, "y", x[:1], seed[:1]).reshape(x[:1].shape)
         assert_close(fd, expected[:1], rtol=1e-6)
+
+
+@pytest.mark.parametrize("case, transposed", [
+    ("conv_same", False), ("conv_stride1_group_dilation_asymmetric", False),
+    ("avgpool_stride1_asymmetric", False), ("conv_1x1_padded_past_kernel", True),
+    ("conv_group_stride_dilation", True), ("avgpool_count_pads_ceil", True)])
+def test_stride_one_windows_differentiate_as_a_plain_conv(case, transposed):
+    """The faster path (a Conv with the flipped kernel) is taken exactly where it is exact:
+    stride 1 and pads within the kernel's extent; the finite-difference tests above check both."""
+    forward, _ = make_case(case, np.float32)
+    grad = build_grad_graph(forward, "y", "grad")
+    ops = [node.op_type for node in grad.graph.node[len(forward.graph.node):]]
+    assert ("ConvTranspose" in ops) == transposed
+    assert ("Conv" in ops) != transposed
