@@ -19,8 +19,8 @@ from onnx import TensorProto, helper
 from ..errors import DeepvisError, UnsupportedError
 from ..graph import meta
 from ..graph.builder import OPSET, GraphBuilder
-from .context import GradContext
 from ..graph.info import GraphInfo
+from .context import GradContext
 from .rules import rule_for
 
 MODES = ("grad", "deconv", "guided")

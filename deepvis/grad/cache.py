@@ -7,7 +7,7 @@ In memory, the weights are one read-only memory map; onnxruntime sessions receiv
 shared OrtValues through `SessionOptions.add_initializer`, and NumPy executors take the
 mapped arrays themselves.
 
-SESSIONS come in two kinds. Lean ones (the default; the toolbox holds one per layer and
+Sessions come in two kinds. Lean ones (the default; the toolbox holds one per layer and
 mode) copy nothing: weight prepacking, which would give each session its own packed copy,
 is off, and so is the memory arena, which would keep each session's peak activations.
 Dedicated ones (`lean=False`, for a loop that runs one graph many times, as the optimizer
@@ -132,7 +132,7 @@ class SharedOrtExecutor:
         from ..exec.ort import available_providers, session_options
 
         options = session_options(threads)
-        if lean:  # see SESSIONS above
+        if lean:  # see the module docstring: sessions come in two kinds
             options.add_session_config_entry("session.disable_prepacking", "1")
             options.enable_cpu_mem_arena = False
         for name, value in initializers.items():
