@@ -17,6 +17,7 @@ COMMANDS = (
     "backprop",
     "optimize",
     "optimize_layer",
+    "judge",
     "reproduce",
     "find_maxes",
     "crop_max_patches",
