@@ -2,11 +2,17 @@
 from __future__ import annotations
 
 from ..paint import fill
-from ..text import Text, typeset
+from ..text import Text, draw_placed, fit_layout
 
 
 def draw(view, state, pretty_names, look) -> None:
     fill(view, look.background)
+    draw_placed(view, placements(view.shape[:2], state, pretty_names, look))
+
+
+def placements(shape, state, pretty_names, look):
+    """Where each layer name goes: wrapped as the original, and made smaller only if the
+    list would otherwise run out of the pane (every name stays visible)."""
     items = []
     for idx, (info, pretty) in enumerate(zip(state.layers, pretty_names)):
         frozen_here = state.backprop_selection_frozen and info.name == state.backprop_layer
@@ -17,7 +23,7 @@ def draw(view, state, pretty_names, look) -> None:
             elif not frozen_here:
                 style = look.control_selected
         items.append(Text(pretty, style))
-    typeset(view, items, *look.control_xy, line_spacing=look.control_line_spacing, wrap=True)
+    return fit_layout(items, *look.control_xy, shape, line_spacing=look.control_line_spacing)
 
 
 def pretty_name(name: str, rule) -> str:
