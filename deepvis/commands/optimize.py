@@ -129,23 +129,51 @@ def add_find_args(p, units: bool = True) -> None:
                         "(default: {'lr': 1})")
     g.add_argument("--max-iter", type=int,
                    help=f"iterations of the optimization loop (default: {d['max_iter']})")
+    g = p.add_argument_group("beyond the paper (off by default; the 'robust' preset turns "
+                             "them on)")
+    g.add_argument("--jitter", type=int,
+                   help="shift the image the network sees by up to JITTER pixels each step, in "
+                        "each direction (default: 0)")
+    g.add_argument("--scale-jitter", type=float,
+                   help="zoom the image the network sees by a random factor in "
+                        "[1 - S, 1 + S] each step (default: 0)")
+    g.add_argument("--rotate", type=float,
+                   help="rotate the image the network sees by up to ROTATE degrees each "
+                        "step (default: 0)")
+    g.add_argument("--color-space", choices=("rgb", "decorrelated"),
+                   help="step along ImageNet's decorrelated colour axes instead of RGB "
+                        "(default: rgb)")
+    g.add_argument("--parameterization", choices=("pixel", "fourier"),
+                   help="optimize 1/f-scaled frequencies instead of pixels, which favours "
+                        "smooth images (default: pixel)")
     g = p.add_argument_group("how to run")
     g.add_argument("--batch-size", type=int, default=32,
                    help="optimizations per forward/backward call (default: 32)")
     g.add_argument("--quiet", action="store_true", help="no progress bar or per-unit lines")
 
 
-def find_values(args, push_layer: str, preset: str | None) -> dict:
-    """FindParams values: original defaults <- preset <- explicit flags."""
+def find_values(args, push_layer: str, preset: str | None, input_scale: float = 1.0) -> dict:
+    """FindParams values: original defaults <- preset (in the model's units) <- explicit
+    flags (literal)."""
     explicit = {key: getattr(args, key, None) for key in
                 ("start_at", "rand_seed", "push_layer", "push_dir", "decay", "blur_radius",
                  "blur_every", "small_val_percentile", "small_norm_percentile",
-                 "px_benefit_percentile", "px_abs_benefit_percentile", "lr_policy", "max_iter")}
+                 "px_benefit_percentile", "px_abs_benefit_percentile", "lr_policy", "max_iter",
+                 "jitter", "scale_jitter", "rotate", "color_space", "parameterization")}
     if args.push_spatial is not None:
         explicit["push_spatial"] = P.parse_push_spatial(args.push_spatial)
     if args.lr_params is not None:
         explicit["lr_params"] = P.parse_lr_params(args.lr_params)
-    return P.resolve(explicit, preset, dict(P.CLI_DEFAULTS, push_layer=push_layer))
+    return P.resolve(explicit, preset, dict(P.CLI_DEFAULTS, push_layer=push_layer), input_scale)
+
+
+def preset_notice(preset: str | None, values: dict, input_scale: float, explicit_lr: bool) -> None:
+    """Say when a preset's learning rates were converted to the model's input units."""
+    if preset is None or explicit_lr or input_scale == 1 or "lr_params" not in P.PRESETS[preset]:
+        return
+    print(f"deepvis: --preset {preset} on a network whose input is pixels x {input_scale:.4g}: "
+          f"its step sizes are divided by that, lr_params {values['lr_params']} (pass "
+          f"--lr-params to set them literally)", file=sys.stderr)
 
 
 def default_push_layer(model) -> str:
@@ -258,9 +286,11 @@ def summary_line(prefix: str, p: FindParams, r, labels) -> str:
 
 def run(args) -> int:
     model = open_network(args)
-    values = find_values(args, default_push_layer(model), args.preset)
-    params = unit_params(args, values)
     space = space_for(model, args)
+    values = find_values(args, default_push_layer(model), args.preset, space.input_scale)
+    if not args.quiet:
+        preset_notice(args.preset, values, space.input_scale, args.lr_params is not None)
+    params = unit_params(args, values)
     prefixes = planned_prefixes(args, params)
     labelled = params[0].push_layer in (model.settings.get("caffevis_label_layers") or ())
     for batch in chunks(list(zip(params, prefixes)), args.batch_size):

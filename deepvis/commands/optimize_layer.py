@@ -72,7 +72,8 @@ def quadrant_presets(args) -> list[str | None]:
     return [None, None, args.preset or "paper3", None]
 
 
-def planned_runs(args, model, units: list[int]) -> list[tuple[int, int, int, FindParams]]:
+def planned_runs(args, model, units: list[int], input_scale: float = 1.0
+                 ) -> list[tuple[int, int, int, FindParams]]:
     """(unit, quadrant, grid index, params) for every optimization still to do."""
     shape = model.blob_shapes[args.layer][1:]
     centre = (shape[1] // 2, shape[2] // 2) if len(shape) == 3 else (0, 0)
@@ -80,7 +81,7 @@ def planned_runs(args, model, units: list[int]) -> list[tuple[int, int, int, Fin
     for corner, preset in enumerate(quadrant_presets(args)):
         if preset is None:
             continue
-        values = find_values(args, args.layer, preset)
+        values = find_values(args, args.layer, preset, input_scale)
         if args.push_spatial is None:
             values["push_spatial"] = centre
         for unit in units:
@@ -108,7 +109,7 @@ def run(args) -> int:
         print(f"deepvis: {len(units) - len(todo)} of {len(units)} montages exist; "
               "skipping them", file=sys.stderr)
     space = space_for(model, args)
-    runs = planned_runs(args, model, todo)
+    runs = planned_runs(args, model, todo, space.input_scale)
     expected = {u: sum(1 for r in runs if r[0] == u) for u in todo}
     tiles: dict[int, dict] = {u: {} for u in todo}
     tile = space.shape[1]

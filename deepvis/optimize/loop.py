@@ -11,6 +11,11 @@ Per unit and iteration ii: 0 clip to the pixel range; 1 forward; 2 record; 4 see
 `push_dir` at the push unit and take the gradient; stop on a zero (the original's
 "grad 0 failure") or non-finite gradient, or a non-finite objective; 5 learning rate;
 6 update and regularize, except on the last iteration.
+
+Beyond the paper, two optional nouns sit between the network and step 6: a random view
+of the image each step (transforms.py: the forward sees it, the gradient comes back
+through it) and a preconditioner of the gradient (precondition.py: colour and frequency
+parameterizations). Both are skipped entirely when off.
 """
 from __future__ import annotations
 
@@ -21,7 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from ..errors import DeepvisError
-from . import regularizers
+from . import precondition, regularizers, transforms
 from .lr import learning_rate
 from .params import FindParams
 from .results import GRAD_ZERO, NONFINITE_GRADIENT, NONFINITE_OBJECTIVE, FindResults
@@ -49,10 +54,20 @@ class UnitRun:
     xx: np.ndarray = None
     results: FindResults = field(default_factory=FindResults)
     done: bool = False
+    view: transforms.View = transforms.IDENTITY
 
     def __post_init__(self):
         self.x0 = start_point(self.params, self.space)
         self.xx = self.x0.copy()
+        # a generator of its own, so the start point stays the original's draw
+        self.view_rng = np.random.default_rng([self.params.rand_seed, 0x5EED])
+
+    def network_image(self) -> np.ndarray:
+        """What the network sees this step: xx, or a random view of it."""
+        if not transforms.active(self.params):
+            return self.xx
+        self.view = transforms.draw(self.view_rng, self.params)
+        return transforms.apply(self.xx, self.view)
 
     def active_at(self, ii: int) -> bool:
         return not self.done and ii < self.params.max_iter
@@ -67,6 +82,10 @@ class UnitRun:
         idxmax = tuple(int(i) for i in np.unravel_index(acts.argmax(), acts.shape))
         self.results.update(p.push_unit, ii, obj, idxmax, self.xx, self.x0)
         grad = self.space.grad_to_pixels(grad_input)
+        if transforms.active(p):
+            grad = transforms.pull_back(grad, self.view)
+        if precondition.active(p):
+            grad = precondition.precondition(grad, p, self.space.to_rgb)
         if not np.all(np.isfinite(grad)):
             return self._stop(NONFINITE_GRADIENT)
         if not grad.any():
@@ -124,7 +143,7 @@ def optimize(model, params: list[FindParams], space: PixelSpace, progress: bool 
                 break
             for r in active:
                 r.xx = space.clip(r.xx)
-            x = np.stack([space.to_input(r.xx) for r in active])
+            x = np.stack([space.to_input(r.network_image()) for r in active])
             seed = np.zeros((len(active),) + seed_shape, np.float32)
             for i, r in enumerate(active):
                 seed[(i,) + r.params.push_unit[:len(seed_shape)]] = r.params.push_dir

@@ -45,6 +45,13 @@ class FindParams:
     lr_policy: str = "constant"
     lr_params: dict = dataclasses.field(default_factory=lambda: {"lr": 10.0})
     max_iter: int = 300
+    # Beyond the paper (transforms.py, precondition.py); at these defaults the loop is the
+    # original's and the listings leave them out.
+    jitter: int = 0
+    scale_jitter: float = 0.0
+    rotate: float = 0.0
+    color_space: str = "rgb"
+    parameterization: str = "pixel"
 
     def __post_init__(self):
         self.push_spatial = tuple(self.push_spatial)
@@ -55,8 +62,10 @@ class FindParams:
         return (self.push_channel,) + self.push_spatial
 
     def as_dict(self) -> dict:
-        """Plain values, push_unit included (as the original's params.__dict__)."""
-        out = dataclasses.asdict(self)
+        """Plain values, push_unit included (as the original's params.__dict__); the
+        options beyond the paper only where they are on."""
+        out = {key: value for key, value in dataclasses.asdict(self).items()
+               if key not in EXTRAS or value != EXTRAS[key]}
         out["push_spatial"] = tuple(self.push_spatial)
         out["lr_params"] = dict(self.lr_params)
         out["push_unit"] = self.push_unit
@@ -66,6 +75,9 @@ class FindParams:
         items = sorted(self.as_dict().items())
         return "FindParams:\n" + "".join(f"{key:>30}: {py2_str(value)}\n" for key, value in items)
 
+
+EXTRAS = dict(jitter=0, scale_jitter=0.0, rotate=0.0, color_space="rgb",
+              parameterization="pixel")
 
 # The original optimize_image.py's argparse defaults (push_layer is adapted per model by
 # the command: fc8 where the model has it).
@@ -93,14 +105,48 @@ PRESETS = {
                    lr_params={"max_lr": 100000000, "desired_prog": 2.0}),
 }
 PRESETS["flamingo"] = dict(PRESETS["paper3"], push_channel=130, rand_seed=0)
+# Plain gradient ascent at paper3's step size: the baseline the paper's settings improve on.
+PRESETS["none"] = dict(decay=0.0, blur_radius=0.0, blur_every=0, max_iter=1000,
+                       lr_policy="constant", lr_params={"lr": 100.0})
+# Beyond the paper: random views each step, steps along natural colours and 1/f frequencies
+# (transforms.py, precondition.py), with paper3's small decay; README "Beyond the paper".
+PRESETS["robust"] = dict(decay=0.0001, blur_radius=0.0, blur_every=0, jitter=8,
+                         scale_jitter=0.1, rotate=10.0, color_space="decorrelated",
+                         parameterization="fourier", max_iter=200, lr_policy="constant",
+                         lr_params={"lr": 100.0})
 
 
-def resolve(explicit: dict, preset: str | None = None, defaults: dict | None = None) -> dict:
-    """Defaults <- preset <- explicitly given values (those that are not None)."""
-    if preset is not None and preset not in PRESETS:
+# Learning-rate keys that are step sizes (pixels per unit of gradient), and so depend on the
+# network's input scale; desired_prog and friends are in units of the objective and do not.
+STEP_KEYS = ("lr", "max_lr")
+
+
+def preset_values(preset: str, input_scale: float = 1.0) -> dict:
+    """A preset's values in the units of a network whose input is `pixels * input_scale`.
+
+    The paper's learning rates were tuned on CaffeNet, whose input is the pixel itself
+    (scale 1). A network normalizes its input to a range of about +-1 and sizes its first
+    layer for that range, so its gradient with respect to its own input has about the same
+    magnitude as CaffeNet's; with respect to pixels it is `input_scale` times that. The
+    pixel step `lr * grad` therefore shrinks by `input_scale`, and dividing the step-size
+    keys by it restores the paper's steps. At scale 1 every value is the paper's exactly.
+    """
+    if preset not in PRESETS:
         raise DeepvisError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    values = copy.deepcopy(PRESETS[preset])
+    if input_scale != 1 and "lr_params" in values:
+        values["lr_params"] = {key: (value / input_scale if key in STEP_KEYS else value)
+                               for key, value in values["lr_params"].items()}
+    return values
+
+
+def resolve(explicit: dict, preset: str | None = None, defaults: dict | None = None,
+            input_scale: float = 1.0) -> dict:
+    """Defaults <- preset (in the model's units, see `preset_values`) <- explicitly given
+    values (those that are not None), which stay literal."""
     values = dict(CLI_DEFAULTS if defaults is None else defaults)
-    values.update(PRESETS.get(preset, {}))
+    if preset is not None:
+        values.update(preset_values(preset, input_scale))
     values.update({key: value for key, value in explicit.items() if value is not None})
     return copy.deepcopy(values)          # no lr_params dict shared between units
 
@@ -139,10 +185,28 @@ def validate(p: FindParams) -> None:
         raise DeepvisError(f"--blur-radius must be a non-negative number, got {p.blur_radius!r}")
     if not _is_number(p.decay):
         raise DeepvisError(f"--decay must be a number, got {p.decay!r}")
+    validate_extras(p)
     for key in PERCENTILES:
         value = getattr(p, key)
         if not _is_number(value) or not 0 <= value <= 100:
             raise DeepvisError(f"--{key.replace('_', '-')} must be in [0, 100], got {value!r}")
+
+
+def validate_extras(p: FindParams) -> None:
+    from .precondition import COLOR_SPACES, PARAMETERIZATIONS
+
+    if not _is_int(p.jitter) or p.jitter < 0:
+        raise DeepvisError(f"--jitter must be a non-negative int (pixels), got {p.jitter!r}")
+    if not _is_number(p.scale_jitter) or not 0 <= p.scale_jitter < 1:
+        raise DeepvisError(f"--scale-jitter must be in [0, 1), got {p.scale_jitter!r}")
+    if not _is_number(p.rotate) or not 0 <= p.rotate <= 180:
+        raise DeepvisError(f"--rotate must be in [0, 180] degrees, got {p.rotate!r}")
+    if p.color_space not in COLOR_SPACES:
+        raise DeepvisError(f"--color-space must be one of {', '.join(COLOR_SPACES)}, "
+                           f"got {p.color_space!r}")
+    if p.parameterization not in PARAMETERIZATIONS:
+        raise DeepvisError(f"--parameterization must be one of {', '.join(PARAMETERIZATIONS)}, "
+                           f"got {p.parameterization!r}")
 
 
 def _is_int(value) -> bool:

@@ -28,6 +28,15 @@ class PixelSpace:
     def shape(self) -> tuple[int, int, int]:
         return self.mean.shape
 
+    @property
+    def input_scale(self) -> float:
+        """One number for the model's input scale (the geometric mean over channels), the
+        factor the presets' step sizes are divided by (params.preset_values)."""
+        scale = np.abs(np.ravel(self.scale))
+        if np.all(scale == scale[0]):
+            return float(scale[0])                  # exact, so scale 1 leaves presets exact
+        return float(np.exp(np.mean(np.log(scale))))
+
     def clip(self, xx: np.ndarray) -> np.ndarray:
         return regularizers.clip_to_pixels(xx, self.mean)
 
