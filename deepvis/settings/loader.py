@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import pathlib
 
 import yaml
 
 from ..errors import DeepvisError, FormatError
 from ..resources import cache_dir, models_dir, settings_dir
-from .pyfile import read_py_settings
+from .pyfile import MAX_SETTINGS_BYTES, read_py_settings
+from .schema import Bad, rules_from_defaults
 
 DVT_ROOT = "%DVT_ROOT%"
 DEEPVIS_CACHE = "%DEEPVIS_CACHE%"   # deepvis's cache folder, where `deepvis fetch` puts files
@@ -39,7 +41,8 @@ def unknown_key_message(key: str, known) -> str:
 
 
 def read_settings_file(path) -> dict:
-    """A YAML (.yaml/.yml) or Python (settings_local.py style) settings file, paths resolved."""
+    """A YAML (.yaml/.yml) or Python (settings_local.py style) settings file, checked against
+    the schema in defaults.yaml, paths resolved."""
     path = pathlib.Path(path)
     if not path.is_file():
         raise FormatError(f"settings file {path} does not exist")
@@ -47,14 +50,77 @@ def read_settings_file(path) -> dict:
         values = read_py_settings(path)
         root = original_root(path)
     else:
-        try:
-            values = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise FormatError(f"{path}: not valid YAML: {exc}") from exc
-        if not isinstance(values, dict):
-            raise FormatError(f"{path}: expected a mapping of setting names to values")
+        values = _read_yaml(path)
         root = path.parent
+    values = check_values(values, path)
     return {key: _resolve(key, value, path.parent, root) for key, value in values.items()}
+
+
+def _read_yaml(path: pathlib.Path) -> dict:
+    data = read_limited(path)
+    try:
+        values = yaml.safe_load(data.decode("utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise FormatError(f"{path}: not UTF-8 text (byte {exc.start}); save it as UTF-8") from None
+    except yaml.YAMLError as exc:
+        raise FormatError(f"{path}: not valid YAML: {exc}") from None
+    except (ValueError, OverflowError, RecursionError, MemoryError) as exc:
+        raise FormatError(f"{path}: a value YAML cannot read: {exc.__class__.__name__}: "
+                          f"{str(exc)[:200]}") from None
+    if not isinstance(values, dict):
+        raise FormatError(f"{path}: expected a mapping of setting names to values")
+    return values
+
+
+def check_values(values: dict, path) -> dict:
+    """Every known key's value against its rule; the error names file, key, value and rule.
+    Unknown keys are left for load_settings to name."""
+    rules = schema_rules()
+    out = {}
+    for key, value in values.items():
+        if not isinstance(key, str):
+            raise DeepvisError(f"{path}: setting names are words, not {key!r}")
+        rule = rules.get(key)
+        if rule is None:
+            out[key] = value
+            continue
+        try:
+            out[key] = rule.check(value)
+        except Bad as exc:
+            raise DeepvisError(f"{path}: setting {key} = {_show(value)} is not allowed: {exc}; "
+                               f"allowed: {rule.text}") from None
+    return out
+
+
+def check_combined(merged: dict, path) -> None:
+    """Rules between keys, on the merged settings."""
+    for kind in ("indiv", "gamma"):
+        choices = merged.get(f"caffevis_boost_{kind}_choices") or []
+        index = merged.get(f"caffevis_boost_{kind}_default_idx", 0)
+        if not choices or not 0 <= index < len(choices):
+            raise DeepvisError(f"{path}: caffevis_boost_{kind}_default_idx = {index} must index "
+                               f"caffevis_boost_{kind}_choices ({len(choices)} choices)")
+
+
+def read_limited(path: pathlib.Path, limit: int = MAX_SETTINGS_BYTES) -> bytes:
+    try:
+        with open(path, "rb") as f:
+            data = f.read(limit + 1)
+    except OSError as exc:
+        raise FormatError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if len(data) > limit:
+        raise FormatError(f"{path}: larger than {limit // 1024} KiB; not a settings file")
+    return data
+
+
+@functools.lru_cache(maxsize=1)
+def schema_rules() -> dict:
+    return rules_from_defaults((settings_dir() / "defaults.yaml").read_text(encoding="utf-8"))
+
+
+def _show(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def original_root(path: pathlib.Path) -> pathlib.Path:
@@ -104,6 +170,7 @@ def load_settings(path=None, model: str | None = None) -> Settings:
     if model:
         merged["deepvis_model"] = model
     merged.explicit = frozenset(template or {}) | frozenset(user)
+    check_combined(merged, path or f"the settings of {name}")
     if merged.get("caffevis_deploy_prototxt") and not merged.get("caffevis_network_weights"):
         raise DeepvisError(f"{path}: caffevis_network_weights is required with "
                            "caffevis_deploy_prototxt (the .caffemodel to load)")

@@ -13,8 +13,11 @@ Anything else (calls, imports of other modules' values, loops) is refused with t
 from __future__ import annotations
 
 import ast
+import io
+import math
 import operator
 import pathlib
+import tokenize
 
 from ..errors import FormatError
 
@@ -23,6 +26,9 @@ _LAMBDA_KEYS = {"caffevis_layer_pretty_name_fn": "caffevis_layer_pretty_names",
 _BINOPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
            ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod}
 _CASTS = {"float": float, "int": int}
+MAX_SETTINGS_BYTES = 1 << 20     # settings files are a few KiB; refuse anything huge
+MAX_DEPTH = 64                   # nesting of one value's expression
+MAX_INT = 10 ** 15               # arithmetic on larger integers is not a setting (and is slow)
 
 
 class _NotData(ValueError):
@@ -30,11 +36,14 @@ class _NotData(ValueError):
 
 
 def read_py_settings(path: pathlib.Path) -> dict:
-    source = path.read_text(encoding="utf-8")
+    source = decode_source(path)
     try:
         tree = ast.parse(source, filename=str(path))
     except SyntaxError as exc:
-        raise FormatError(f"{path}:{exc.lineno}: not valid Python: {exc.msg}") from exc
+        raise FormatError(f"{path}:{exc.lineno}: not valid Python: {exc.msg}") from None
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise FormatError(f"{path}: not a settings file deepvis can read "
+                          f"({exc.__class__.__name__}: {str(exc)[:100]})") from None
     names: dict = {}
     for stmt in tree.body:
         if isinstance(stmt, (ast.Import, ast.ImportFrom, ast.Pass)) or _is_docstring(stmt):
@@ -53,6 +62,9 @@ def read_py_settings(path: pathlib.Path) -> dict:
             continue
         try:
             names[key] = _value(stmt.value, names)
+        except RecursionError:
+            raise FormatError(f"{path}:{stmt.lineno}: the value of {key} is nested too "
+                              "deeply") from None
         except _NotData as exc:
             raise FormatError(f"{path}:{stmt.lineno}: the value of {key} is not a literal "
                               f"(numbers, strings, tuples, lists, dicts, None) or simple "
@@ -60,19 +72,55 @@ def read_py_settings(path: pathlib.Path) -> dict:
     return {key: value for key, value in names.items() if not key.startswith("_")}
 
 
+def decode_source(path: pathlib.Path) -> str:
+    """The file's text in the encoding its PEP 263 coding line (or BOM) declares, else UTF-8,
+    as Python itself would read it."""
+    with open(path, "rb") as f:
+        data = f.read(MAX_SETTINGS_BYTES + 1)
+    if len(data) > MAX_SETTINGS_BYTES:
+        raise FormatError(f"{path}: larger than {MAX_SETTINGS_BYTES // 1024} KiB; not a "
+                          "settings file")
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    except SyntaxError as exc:
+        raise FormatError(f"{path}: {exc.msg}; a file that is not UTF-8 needs a coding line "
+                          "such as `# -*- coding: latin-1 -*-`") from None
+    try:
+        text = data.decode(encoding)
+    except (UnicodeDecodeError, LookupError) as exc:
+        raise FormatError(f"{path}: not valid {encoding} text ({exc}); fix the coding line "
+                          "or the file") from None
+    return text.removeprefix("\ufeff")
+
+
 def _is_docstring(stmt) -> bool:
     return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
 
 
-def _value(node, names: dict):
+def _value(node, names: dict, depth: int = 0):
     """Evaluate a literal-like expression; earlier settings are visible by name."""
+    if depth > MAX_DEPTH:
+        raise _NotData(f"nested more than {MAX_DEPTH} levels deep")
+    value = _value_of(node, names, depth + 1)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        raise _NotData(f"a number larger than {MAX_INT:.0e}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _NotData("a number that overflows")
+    return value
+
+
+def _value_of(node, names: dict, depth: int):
     if isinstance(node, ast.Constant):
         return node.value
     if isinstance(node, (ast.Tuple, ast.List)):
-        items = [_value(e, names) for e in node.elts]
+        items = [_value(e, names, depth) for e in node.elts]
         return tuple(items) if isinstance(node, ast.Tuple) else items
     if isinstance(node, ast.Dict) and None not in node.keys:
-        return {_value(k, names): _value(v, names) for k, v in zip(node.keys, node.values)}
+        try:
+            return {_value(k, names, depth): _value(v, names, depth)
+                    for k, v in zip(node.keys, node.values)}
+        except TypeError as exc:
+            raise _NotData(f"bad key: {exc}") from None
     if isinstance(node, ast.Name):
         if node.id in names:
             return names[node.id]
@@ -80,23 +128,29 @@ def _value(node, names: dict):
             return {"True": True, "False": False, "None": None}[node.id]
         raise _NotData(f"{node.id!r} is not set earlier in the file")
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        operand = _number(_value(node.operand, names))
+        operand = _number(_value(node.operand, names, depth))
         return -operand if isinstance(node.op, ast.USub) else operand
     if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
-        left, right = _number(_value(node.left, names)), _number(_value(node.right, names))
+        left = _number(_value(node.left, names, depth))
+        right = _number(_value(node.right, names, depth))
         try:
             return _BINOPS[type(node.op)](left, right)
         except ZeroDivisionError:
             raise _NotData("division by zero") from None
+        except OverflowError:
+            raise _NotData("a number that overflows") from None
     if isinstance(node, ast.Subscript) and not isinstance(node.slice, ast.Slice):
-        container, index = _value(node.value, names), _value(node.slice, names)
+        container, index = _value(node.value, names, depth), _value(node.slice, names, depth)
         try:
             return container[index]
         except (KeyError, IndexError, TypeError) as exc:
             raise _NotData(f"bad index: {exc}") from None
     if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
             and node.func.id in _CASTS and len(node.args) == 1 and not node.keywords):
-        return _CASTS[node.func.id](_number(_value(node.args[0], names)))
+        try:
+            return _CASTS[node.func.id](_number(_value(node.args[0], names, depth)))
+        except (OverflowError, ValueError) as exc:
+            raise _NotData(str(exc)) from None
     raise _NotData(f"cannot read {ast.unparse(node)!r} as data")
 
 
@@ -128,7 +182,10 @@ def _replace_chain(expr, arg, path, lineno) -> list:
     replacements = []
     while (isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute)
            and expr.func.attr == "replace" and len(expr.args) == 2):
-        replacements.append([ast.literal_eval(a) for a in expr.args])
+        try:
+            replacements.append([ast.literal_eval(a) for a in expr.args])
+        except (ValueError, TypeError, SyntaxError, RecursionError):
+            raise FormatError(f"{path}:{lineno}: replace() takes two literal strings") from None
         expr = expr.func.value
     if not (isinstance(expr, ast.Name) and expr.id == arg):
         raise FormatError(f"{path}:{lineno}: only chains of {arg}.replace(old, new) are read")

@@ -24,13 +24,13 @@ def list_static_files(mode: str, directory, regexp: str = r".*\.(jpg|jpeg|png)$"
                       ignore_case: bool = True, list_file=None) -> list:
     """File names (pairs in siamese mode), relative to `directory`, in display order."""
     if mode == "directory":
-        flags = re.IGNORECASE if ignore_case else 0
+        from ..settings.schema import safe_match
         try:
             names = os.listdir(directory)
         except OSError as exc:
             raise DeepvisError(f"cannot list static_files_dir {directory}: {exc.strerror}") \
                 from None
-        files = sorted(n for n in names if re.match(regexp, n, flags))
+        files = sorted(n for n in names if safe_match(regexp, n, ignore_case))
     elif mode in ("image_list", "siamese_image_list"):
         try:
             with open(list_file, encoding="utf-8") as f:
@@ -179,6 +179,13 @@ class InputFetcher(threading.Thread):
                 self._reload = True
             else:
                 self._pending_step += amount
+
+    def go_to(self, index: int) -> None:
+        """Show static file `index` (wrapping), leaving camera mode (the page's thumbnails)."""
+        with self._lock:
+            self.camera_mode = False
+            self._pending_step = index - self.static.index
+            self._reload = True
 
     def toggle_camera(self) -> None:
         with self._lock:
