@@ -17,6 +17,7 @@ COMMANDS = (
     "backprop",
     "optimize",
     "optimize_layer",
+    "figures",
     "judge",
     "reproduce",
     "find_maxes",

@@ -1,0 +1,299 @@
+"""`deepvis figure3` and `deepvis figure4`: the paper's figures of optimized images.
+
+figure3 (as the paper's Figure 3): one row per setting (none, paper1..paper4 by default,
+and any preset --presets names, e.g. robust), one column per unit of one layer (the class
+layer by default). `none` is plain gradient ascent: paper3's learning rate, no decay, no
+blur, no clipping. figure4 (as the paper's Figure 4): units of several layers, one row
+per layer (early conv to the class layer), all with one setting (--preset); conv units
+are pushed at the centre of their map, and shown cut to their receptive field.
+
+Default units: for caffenet-yos the classes the paper's figures show; for the
+EfficientNet-Lite models a documented fixed list (deepvis/figures/units.py); else the
+first units of the class layer (figure3) or a spread of conv layers (figure4).
+
+Each writes, in --out: sheet PNG (figure3.png / figure4.png), one `<cell>_best_Xpm.jpg`
+and `<cell>.json` per cell (under units/), and figure3.json / figure4.json with every
+cell's objective (first, best, last) and, for class units of ImageNet models, the
+judges' verdicts (rank of the class; top-1 and top-5 on EfficientNet-Lite1 and -Lite2 by
+default, judged on the saved picture). A cell is saved as soon as its batch ends, so a
+killed run resumes where it stopped. Cells run in batches of --batch-size units that
+share a layer and a setting; --scheduler spreads the batches over a Dask cluster's
+workers, with the same pictures and numbers as a run on one machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+
+from ..errors import DeepvisError
+from ..fileio import atomic_path, save_image
+from ..figures import plan, records, units as U
+from ..figures.runner import ModelRef, run_batches, space_of
+from ..figures.sheet import draw_sheet
+from ..optimize import params as P
+from .common import add_model_args
+from .optimize import add_find_args, find_values
+
+PAPER_ROWS = ("none", "paper1", "paper2", "paper3", "paper4")
+DEFAULT_ITER = 200
+
+
+def best_preset() -> str:
+    """The preset figure4 uses by default: `robust` where it exists, else paper3."""
+    return "robust" if "robust" in P.PRESETS else "paper3"
+
+
+def register(sub) -> None:
+    doc = __doc__.split("\n", 2)[2]
+    p3 = sub.add_parser("figure3", help="one row per setting, one column per unit (the "
+                                        "paper's Figure 3)", description=doc,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    common_args(p3, "figure3")
+    p3.add_argument("--layer", help="layer of the units (default: the class layer, fc8 or fc)")
+    p3.add_argument("--units", help="units of --layer: a list or range such as 130,9,779 "
+                                    "(default: the model's documented list)")
+    p3.add_argument("--presets", default=",".join(PAPER_ROWS),
+                    help="rows: comma-separated presets, `none` for no regularization "
+                         f"(default: {','.join(PAPER_ROWS)}; add e.g. robust)")
+    p3.set_defaults(run=run_figure3)
+    p4 = sub.add_parser("figure4", help="units of several layers with one setting (the "
+                                        "paper's Figure 4)", description=doc,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    common_args(p4, "figure4")
+    p4.add_argument("--units", help="rows LAYER:UNITS separated by ';', e.g. "
+                                    "\"conv1:0,16;conv5:151,26;fc8:130\" (default: the "
+                                    "model's documented list)")
+    p4.add_argument("--no-crop", action="store_true",
+                    help="show conv units' whole images, not just their receptive fields")
+    p4.set_defaults(run=run_figure4)
+
+
+def common_args(p, name: str) -> None:
+    add_model_args(p)
+    p.add_argument("--out", default=name, help=f"output folder (default: {name})")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="Dask scheduler (e.g. tcp://host:8786): spread batches over its "
+                        "workers, which must reach MODEL under the same path")
+    p.add_argument("--judges", default="lite1,lite2",
+                   help="judge models for class units of ImageNet models, comma-separated, "
+                        "or none (default: lite1,lite2)")
+    p.add_argument("--tile", type=int, default=112, help="picture size on the sheet (default 112)")
+    p.add_argument("--brave", action="store_true",
+                   help="redo cells that --out holds with other settings (default: refuse)")
+    add_find_args(p, units=False)
+    for key in ("mean", "channel_swap_to_rgb", "data_size"):
+        p.set_defaults(**{key: None})
+    p.set_defaults(max_iter=DEFAULT_ITER, push_channel=None)
+    if name == "figure3":
+        p.set_defaults(preset=None)
+    for action in p._actions:
+        if action.dest == "max_iter":
+            action.help = f"iterations per unit (default: {DEFAULT_ITER})"
+        if action.dest == "preset" and name == "figure4":
+            action.help = (f"the setting of every cell (default: {best_preset()}, the best "
+                           "one known); explicit flags override its values")
+        if action.dest == "preset" and name == "figure3":
+            action.help = "not used by figure3: its rows are --presets"
+
+
+def explicit_keys(args) -> set:
+    keys = {k for k in ("start_at", "rand_seed", "push_dir", "decay", "blur_radius", "blur_every",
+                        "small_val_percentile", "small_norm_percentile", "px_benefit_percentile",
+                        "px_abs_benefit_percentile", "lr_policy", "max_iter", "jitter",
+                        "scale_jitter", "rotate", "color_space", "parameterization")
+            if getattr(args, k, None) is not None}
+    return keys | ({"lr_params"} if args.lr_params is not None else set())
+
+
+def check_rows(model, rows) -> None:
+    for layer, units in rows:
+        if layer not in model.blob_names:
+            raise DeepvisError(f"--units: no blob named {layer!r}; blobs are: "
+                               f"{', '.join(model.blob_names[1:])}")
+        channels = model.blob_shapes[layer][1]
+        outside = [u for u in units if u >= channels]
+        if outside:
+            raise DeepvisError(f"--units: {layer!r} has {channels} units; {outside[0]} is "
+                               "outside it")
+
+
+def run_figure3(args) -> int:
+    if args.preset:
+        raise DeepvisError("figure3 takes its rows from --presets, not --preset")
+    ref, model = open_ref(args)
+    settings = [s.strip() for s in args.presets.split(",") if s.strip()]
+    unknown = [s for s in settings if s != plan.NONE and s not in P.PRESETS]
+    if unknown or not settings:
+        raise DeepvisError(f"--presets: unknown preset {unknown[0] if unknown else ''!r}; "
+                           f"choose from none, {', '.join(P.PRESETS)}")
+    layer, units = U.figure3_units(model, args.model)
+    layer = args.layer or layer
+    if args.units:
+        units = tuple(P.parse_units(args.units, "--units"))
+    elif args.layer and args.layer != U.figure3_units(model, args.model)[0]:
+        units = U.spread(model.blob_shapes[layer][1] if layer in model.blob_shapes else 1, 10)
+    check_rows(model, [(layer, units)])
+    rows = [(s, s, layer, units) for s in settings]
+    return make_sheet(args, ref, model, "figure3", rows)
+
+
+def run_figure4(args) -> int:
+    ref, model = open_ref(args)
+    preset = args.preset or best_preset()
+    unit_rows = U.parse_unit_rows(args.units) if args.units else U.figure4_units(model,
+                                                                                args.model)
+    check_rows(model, unit_rows)
+    rows = [(layer, preset, layer, units) for layer, units in unit_rows]
+    return make_sheet(args, ref, model, "figure4", rows)
+
+
+def open_ref(args):
+    ref = ModelRef(args.model, args.settings, args.backend)
+    return ref, ref.load()
+
+
+def make_sheet(args, ref, model, name: str, rows) -> int:
+    out = pathlib.Path(args.out)
+    cells_dir = out / "units"
+    space = space_of(model)
+    scale = getattr(space, "input_scale", 1.0)
+    keys = explicit_keys(args)
+
+    def values_for(preset):
+        return find_values(args, "", preset, scale)
+
+    jobs = plan.jobs_for(model, rows, values_for, keys,
+                         P.parse_push_spatial(args.push_spatial) if args.push_spatial else None)
+    done = {j.key: records.read(cells_dir, j, redo_changed=args.brave) for j in jobs}
+    todo = [j for j in jobs if done[j.key] is None]
+    if len(todo) < len(jobs) and not args.quiet:
+        print(f"deepvis: {len(jobs) - len(todo)} of {len(jobs)} cells are done; skipping them",
+              file=sys.stderr)
+    batches = plan.batches(todo, args.batch_size)
+
+    def on_done(i, outcomes):
+        for job, result in zip(batches[i], outcomes):
+            done[job.key] = records.write(cells_dir, job, result)
+
+    def describe(i, batch):
+        return f"{name} batch {i + 1}/{len(batches)}: {batch[0].setting} {batch[0].layer}"
+
+    run_batches(ref, [[j.params for j in b] for b in batches], records.outcome, on_done,
+                scheduler=args.scheduler, progress=not args.quiet, model=model,
+                describe=lambda i, _: describe(i, batches[i]))
+    cells = [dict(done[j.key]) for j in jobs]
+    images = {j.key: records.load_image(cells_dir, done[j.key]) for j in jobs}
+    judge_cells(args, model, jobs, cells, images)
+    sheet = draw(args, model, name, rows, jobs, cells, images)
+    save_image(out / f"{name}.png", sheet, overwrite=True)
+    summary = {"figure": name, "model": args.model, "rows": [r[0] for r in rows],
+               "cells": cells, "tally": tallies(cells)}
+    with atomic_path(out / f"{name}.json", overwrite=True) as tmp:
+        tmp.write_text(json.dumps(summary, indent=1) + "\n")
+    if not args.quiet:
+        report(summary, out / f"{name}.png")
+    return 0
+
+
+def imagenet_class_layer(model, layer: str) -> bool:
+    labels = model.labels
+    return (layer == U.class_layer(model) and labels is not None and len(labels) == 1000
+            and model.blob_shapes[layer][1:] == (1000,))
+
+
+def judge_cells(args, model, jobs, cells, images) -> None:
+    """Verdicts for class units of ImageNet models, judged on the saved pictures."""
+    names = [n for n in args.judges.split(",") if n.strip() and n.strip() != "none"]
+    picked = [i for i, j in enumerate(jobs) if imagenet_class_layer(model, j.layer)]
+    if not names or not picked:
+        return
+    from ..judges import judge
+
+    verdicts = judge([images[jobs[i].key] for i in picked], [jobs[i].unit for i in picked],
+                     names, labels=model.labels, backend=args.backend)
+    for i, v in zip(picked, verdicts):
+        cells[i]["label"] = v["label"]
+        cells[i]["judges"] = v["judges"]
+
+
+def tallies(cells) -> dict:
+    """Per row and judge: how many class units it put first / in its top five."""
+    out: dict = {}
+    for cell in cells:
+        for name, v in (cell.get("judges") or {}).items():
+            c = out.setdefault(cell["row"], {}).setdefault(name, {"units": 0, "top1": 0,
+                                                                  "top5": 0})
+            c["units"] += 1
+            c["top1"] += int(v["top1"])
+            c["top5"] += int(v["top5"])
+    return out
+
+
+def short(name: str) -> str:
+    return name.replace("efficientnet-", "")
+
+
+def captions(cell) -> list[str]:
+    obj = cell.get("best_obj")
+    lines = [f"obj {obj:.3g}" if obj is not None else "no result"]
+    if cell.get("judges"):
+        lines.append(" ".join(f"{short(n)}:{v['rank']}" for n, v in cell["judges"].items()))
+    return lines
+
+
+def unit_title(model, layer: str, unit: int) -> str:
+    if imagenet_class_layer(model, layer) or (model.labels and layer == U.class_layer(model)
+                                              and unit < len(model.labels)):
+        return f"{unit} {model.labels[unit]}"
+    return f"{layer} {unit}"
+
+
+def crop_to_field(model, job, image):
+    """A conv unit's picture cut to the input region the unit sees."""
+    from ..maxes.receptive import RegionComputer
+
+    if len(model.blob_shapes[job.layer]) != 4:
+        return image
+    computer = getattr(model, "_figure_regions", None)
+    if computer is None:
+        computer = model._figure_regions = RegionComputer(model.graph)
+    (y0, y1), (x0, x1) = computer.region(job.layer, *job.params.push_spatial)
+    return image[y0:y1, x0:x1]
+
+
+def draw(args, model, name, rows, jobs, cells, images):
+    by_row: dict = {}
+    for job, cell in zip(jobs, cells):
+        image = images[job.key]
+        caps = captions(cell)
+        if name == "figure4":
+            if not args.no_crop:
+                image = crop_to_field(model, job, image)
+            caps = [unit_title(model, job.layer, job.unit)] + caps
+        by_row.setdefault(job.row, []).append((image, caps))
+    judged = any(c.get("judges") for c in cells)
+    p = jobs[0].params
+    if name == "figure3":
+        layer, units = rows[0][2], rows[0][3]
+        titles = [unit_title(model, layer, u) for u in units]
+        title = (f"{args.model}: {layer} units, {p.max_iter} iterations, seed {p.rand_seed}"
+                 + ("; under each: best objective, judges' rank of the class" if judged else ""))
+        lines = 2 if judged else 1
+    else:
+        titles = None
+        title = (f"{args.model}: {jobs[0].setting}, {p.max_iter} iterations, seed "
+                 f"{p.rand_seed}" + ("" if args.no_crop else "; conv units cut to their "
+                                     "receptive field"))
+        lines = 3 if judged else 2
+    return draw_sheet([(row[0], by_row[row[0]]) for row in rows], args.tile, titles, title,
+                      caption_lines=lines)
+
+
+def report(summary, path) -> None:
+    for row, judges in summary["tally"].items():
+        text = ", ".join(f"{short(n)} top-1 {c['top1']}/{c['units']} top-5 "
+                         f"{c['top5']}/{c['units']}" for n, c in judges.items())
+        print(f"{row}: {text}")
+    print(f"wrote {path}")

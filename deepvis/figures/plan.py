@@ -1,0 +1,69 @@
+"""The cells of a sheet as jobs, and the batches they run in.
+
+A job is one optimization: a setting (a preset, or `none`) applied to one unit. Jobs that
+share a layer and a setting run together, `batch_size` at a time, in one optimize() call;
+a unit's result does not depend on its batch (see optimize.loop), so how jobs are cut
+into batches, here or on a cluster, never changes a picture.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..optimize.params import PERCENTILES, PRESETS, FindParams
+
+NONE = "none"
+# `none`: plain gradient ascent, paper3's step (in the model's units) without any regularizer
+UNREGULARIZED = dict(decay=0.0, blur_radius=0.0, blur_every=0, **{k: 0.0 for k in PERCENTILES})
+
+
+@dataclass(frozen=True)
+class Job:
+    row: str             # the sheet row it belongs to (a setting or a layer)
+    setting: str         # preset name or "none"
+    layer: str
+    unit: int
+    params: FindParams
+
+    @property
+    def key(self) -> str:
+        """File-safe, unique within a sheet."""
+        return f"{self.setting}_{self.layer.replace('/', '_')}_{self.unit:04d}"
+
+
+def setting_values(values_for, setting: str, explicit_keys=()) -> dict:
+    """FindParams values of a setting. values_for(preset) gives defaults <- preset <- flags;
+    `none` is the `none` preset, or where there is none paper3's learning rate with every
+    regularizer off (except flags given)."""
+    if setting != NONE or NONE in PRESETS:
+        return values_for(setting)
+    values = values_for("paper3")
+    values.update({k: v for k, v in UNREGULARIZED.items() if k not in explicit_keys})
+    return values
+
+
+def centre_of(model, layer: str) -> tuple[int, int]:
+    shape = model.blob_shapes[layer][1:]
+    return (shape[1] // 2, shape[2] // 2) if len(shape) == 3 else (0, 0)
+
+
+def jobs_for(model, rows, values_for, explicit_keys=(), spatial=None) -> list[Job]:
+    """rows: (row label, setting, layer, units). Conv units are pushed at the centre unless
+    `spatial` says where."""
+    jobs = []
+    for row, setting, layer, units in rows:
+        values = setting_values(values_for, setting, explicit_keys)
+        values["push_layer"] = layer
+        values["push_spatial"] = spatial if spatial is not None else centre_of(model, layer)
+        for unit in units:
+            jobs.append(Job(row, setting, layer, int(unit),
+                            FindParams(**dict(values, push_channel=int(unit)))))
+    return jobs
+
+
+def batches(jobs: list[Job], batch_size: int) -> list[list[Job]]:
+    """Jobs grouped by (layer, setting) in first-seen order, cut into batch_size pieces."""
+    groups: dict[tuple[str, str], list[Job]] = {}
+    for job in jobs:
+        groups.setdefault((job.layer, job.setting), []).append(job)
+    return [group[i:i + batch_size] for group in groups.values()
+            for i in range(0, len(group), batch_size)]
