@@ -11,3 +11,7 @@ class FormatError(DeepvisError, ValueError):
 
 class UnsupportedError(DeepvisError, NotImplementedError):
     """A layer type or ONNX op deepvis does not handle; names the layer/node and its type."""
+
+
+class ExecutionError(DeepvisError, RuntimeError):
+    """An executor refused a graph or failed running it; names the model file and the node."""

@@ -41,7 +41,8 @@ class Model:
                                                 input_hw(graph), path)
         self.labels = load_labels(settings.get("caffevis_labels"))
         self._executor_options = ({"gpu": bool(settings.get("caffevis_mode_gpu")),
-                                   "lean": not speed_over_memory} if backend == "ort" else {})
+                                   "lean": not speed_over_memory,
+                                   "source": path or "the model"} if backend == "ort" else {})
         # The forward and every gradient executor share one copy of the weights (a memory
         # map of the cache's weights.bin), so memory stays flat however many layers and
         # modes are in use.
@@ -168,7 +169,9 @@ def preprocessing_from(settings: Settings, recorded: dict, hw, model_path) -> Pr
     stretch = pick("static_file_stretch_mode", "stretch", False)
     mean = settings["caffevis_data_mean"] if "caffevis_data_mean" in explicit else None
     if mean is None and recorded.get("mean_file") and model_path is not None:
-        mean = str(pathlib.Path(model_path).parent / recorded["mean_file"])
+        from .graph.check import confined_file
+        mean = str(confined_file(pathlib.Path(model_path).parent, recorded["mean_file"],
+                                 f"{model_path}: metadata mean_file"))
     if mean is None:
         mean = recorded.get("mean")
     if isinstance(mean, str):

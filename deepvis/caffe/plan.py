@@ -75,6 +75,8 @@ def plan_net(net: Net, batch: int = 1) -> Plan:
         if len(shape) < 2:
             raise FormatError(f"{where(net.source)}input {name!r} has no (N, C, ...) shape")
     inputs = [(name, (batch, *(int(d) for d in shape[1:]))) for name, shape in net.inputs]
+    for name, shape in inputs:
+        _check_size(shape, f"{where(net.source)}input {name!r}")
     input_names = {name for name, _ in inputs}
     names, seeds = _version_names(layers, input_names, net.source)
 
@@ -87,15 +89,18 @@ def plan_net(net: Net, batch: int = 1) -> Plan:
         if missing:
             raise FormatError(f"{where(net.source)}layer {layer.name!r} reads {missing[0]!r}, "
                               "which no earlier layer or input produces")
+        if not layer.bottoms:
+            raise FormatError(f"{where(net.source)}layer {layer.name!r} ({layer.type}) has no "
+                              "bottom")
         ins = [current[b] for b in layer.bottoms]
         in_shapes = [plan.shapes[t] for t in ins]
-        out_shapes = converter.tops(layer, in_shapes)
+        out_shapes, blob_shapes = _shapes(converter, layer, in_shapes, net.source)
         if len(out_shapes) != len(layer.tops):
             raise UnsupportedError(f"layer {layer.name!r} ({layer.type}) has {len(layer.tops)} "
                                    f"tops; deepvis converts it with {len(out_shapes)}")
         outs = [names[i, t] for t in range(len(layer.tops))]
         plan.steps.append(Step(layer, converter, ins, in_shapes, outs, out_shapes,
-                               converter.blob_shapes(layer, in_shapes),
+                               blob_shapes,
                                any(b in input_names for b in layer.bottoms)))
         for top, out, shape in zip(layer.tops, outs, out_shapes):
             current[top] = out
@@ -103,3 +108,40 @@ def plan_net(net: Net, batch: int = 1) -> Plan:
             if top not in plan.blobs:
                 plan.blobs.append(top)
     return plan
+
+
+# A blob or weight of more elements than this (8 GiB of float32) is a typo or an attack.
+MAX_ELEMENTS = 1 << 31
+
+
+def _check_size(shape, what: str) -> None:
+    if any(int(d) < 1 for d in shape):
+        raise FormatError(f"{what} has shape {tuple(shape)}: every dimension must be at least 1")
+    count = 1
+    for d in shape:
+        count *= int(d)
+    if count > MAX_ELEMENTS:
+        raise FormatError(f"{what} has shape {tuple(shape)}: {count} elements, more than "
+                          f"deepvis accepts ({MAX_ELEMENTS})")
+
+
+def _shapes(converter: Converter, layer: Layer, in_shapes, source: str):
+    """The layer's top and parameter shapes, each checked to be non-empty and of sane size.
+
+    Converters compute shapes with plain arithmetic; parameters Caffe itself would refuse
+    (a zero divisor, a missing field) surface here as one error naming the layer."""
+    what = f"{where(source)}layer {layer.name!r} ({layer.type})"
+    try:
+        tops = converter.tops(layer, in_shapes)
+        blobs = converter.blob_shapes(layer, in_shapes)
+    except (FormatError, UnsupportedError):
+        raise
+    except KeyError as exc:
+        raise FormatError(f"{what}: required parameter {exc.args[0]!r} is missing") from None
+    except (ArithmeticError, IndexError, ValueError, TypeError) as exc:
+        raise FormatError(f"{what}: its parameters cannot be converted: {exc}") from None
+    for shape in tops:
+        _check_size(shape, f"{what}: top")
+    for shape in blobs:
+        _check_size(shape, f"{what}: parameter blob")
+    return tops, blobs

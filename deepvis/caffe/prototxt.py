@@ -26,6 +26,7 @@ _TOKEN = re.compile(r"""
 """, re.VERBOSE)
 
 _CLOSING = {"{": "}", "<": ">"}
+MAX_DEPTH = 100  # protobuf's own TextFormat recursion limit
 _SPECIAL_FLOATS = {"inf": float("inf"), "infinity": float("inf"), "nan": float("nan")}
 _BOOLS = {"true": True, "t": True, "false": False, "f": False, "1": True, "0": False}
 _ESCAPES = {"n": b"\n", "t": b"\t", "r": b"\r", "a": b"\a", "b": b"\b", "f": b"\f",
@@ -70,6 +71,7 @@ def _tokenize(text: str, source: str) -> list[_Token]:
 class _Parser:
     def __init__(self, tokens: list[_Token], source: str):
         self.tokens, self.pos, self.source = tokens, 0, source
+        self.depth = 0
 
     # -- token helpers -------------------------------------------------------------------
     def peek(self) -> _Token:
@@ -105,7 +107,20 @@ class _Parser:
             raise self.error(self.peek(), f"expected '{text}'")
 
     # -- messages ------------------------------------------------------------------------
+    def nested(self, token: _Token) -> None:
+        """Enter one more message level; refuses nesting deeper than protobuf allows."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise self.error(token, f"messages nested more than {MAX_DEPTH} deep")
+
     def message(self, message: schema.Message, closing: str | None) -> dict:
+        self.nested(self.peek())
+        try:
+            return self._message_body(message, closing)
+        finally:
+            self.depth -= 1
+
+    def _message_body(self, message: schema.Message, closing: str | None) -> dict:
         out: dict = {}
         repeated: dict[str, list] = {}
         while not self.closes(closing):
@@ -160,6 +175,13 @@ class _Parser:
 
     def skip_message(self, closing: str) -> None:
         """Consumes a message body of a type the schema leaves opaque."""
+        self.nested(self.peek())
+        try:
+            self._skip_body(closing)
+        finally:
+            self.depth -= 1
+
+    def _skip_body(self, closing: str) -> None:
         while not self.closes(closing):
             token = self.take()
             if token.kind != "ident":
@@ -267,6 +289,8 @@ def _to_int(token: _Token) -> int | None:
     if not digits.isdigit():
         return None
     if len(digits) > 1 and digits.startswith("0"):
+        if not set(digits) <= set("01234567"):
+            return None  # protobuf reads a leading 0 as octal, so `09` is no number
         return sign * int(digits, 8)
     return sign * int(digits)
 

@@ -16,7 +16,8 @@ import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from deepvis.errors import DeepvisError, FormatError, UnsupportedError
+from deepvis.errors import DeepvisError, ExecutionError, FormatError, UnsupportedError
+from deepvis.graph.check import structural_problems
 
 from .numpy_ops import OPS, NodeSpec, decode_attributes, numpy_dtype
 
@@ -47,6 +48,9 @@ class NumpyExecutor:
         a path, external data is then not read): many graphs can share one copy of weights."""
         shared = dict(initializers or {})
         model = _load(model, external_data=not shared)
+        problems = structural_problems(model)  # what onnxruntime refuses is refused here too
+        if problems:
+            raise FormatError(f"the NumPy executor cannot run this graph: {problems[0]}")
         graph = model.graph
         opset = _default_opset(model)
         self._constants = {t.name: (_frozen(shared[t.name].view()) if t.name in shared else
@@ -212,7 +216,7 @@ def _execute(step: _Step, args: list):
     except DeepvisError:
         raise
     except (ValueError, IndexError, TypeError, ArithmeticError) as exc:
-        raise RuntimeError(f"ONNX node {step.name!r} ({step.op_type}) failed: {exc}") from exc
+        raise ExecutionError(f"ONNX node {step.name!r} ({step.op_type}) failed: {exc}") from exc
 
 
 def _frozen(array: np.ndarray) -> np.ndarray:

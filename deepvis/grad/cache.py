@@ -126,10 +126,11 @@ class SharedOrtExecutor:
     """onnxruntime executor whose external initializers come from shared OrtValues."""
 
     def __init__(self, path, initializers: dict, gpu: bool = False, threads: int | None = None,
-                 lean: bool = True):
+                 lean: bool = True, source=None):
+        """`source` names the user's model in errors instead of the cached graph file."""
         import onnxruntime as ort
 
-        from ..exec.ort import available_providers, session_options
+        from ..exec.ort import available_providers, ort_errors, session_options
 
         options = session_options(threads)
         if lean:  # see the module docstring: sessions come in two kinds
@@ -138,14 +139,18 @@ class SharedOrtExecutor:
         for name, value in initializers.items():
             options.add_initializer(name, value)
         self._initializers = initializers  # the session borrows these buffers
-        self.session = ort.InferenceSession(str(path), options,
-                                            providers=available_providers(gpu))
+        self._source = source or path
+        self._ort_errors = ort_errors
+        with ort_errors(self._source, "to load the model"):
+            self.session = ort.InferenceSession(str(path), options,
+                                                providers=available_providers(gpu))
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.output_names = [o.name for o in self.session.get_outputs()]
 
     def run(self, feeds: dict[str, np.ndarray], outputs=None) -> dict[str, np.ndarray]:
         names = list(outputs) if outputs is not None else self.output_names
-        return dict(zip(names, self.session.run(names, feeds)))
+        with self._ort_errors(self._source, "running the model"):
+            return dict(zip(names, self.session.run(names, feeds)))
 
 
 def export_grad(forward_model, target: str, mode: str, path,

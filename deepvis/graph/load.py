@@ -18,11 +18,14 @@ from . import meta
 def load_onnx(path) -> onnx.ModelProto:
     path = pathlib.Path(path)
     try:
-        return onnx.load(str(path))
+        model = onnx.load(str(path))
     except FileNotFoundError:
         raise FormatError(f"model file {path} does not exist") from None
     except Exception as exc:  # onnx raises DecodeError, ValueError, ... on a bad file
         raise FormatError(f"{path} is not a readable ONNX model: {exc}") from exc
+    from .check import check_model
+    check_model(model, path)
+    return model
 
 
 def graph_input(model: onnx.ModelProto) -> onnx.ValueInfoProto:

@@ -89,8 +89,15 @@ def geometry(param: dict, nd: int, field_name: str, default: int, layer: Layer) 
     if h in param or w in param:
         if nd != 2:
             raise UnsupportedError(f"layer {layer.name!r} ({layer.type}): {h}/{w} need a 2-D input")
-        return [int(param.get(h, default)), int(param.get(w, default))]
-    return per_dim(param, field_name, nd, default, layer)
+        values = [int(param.get(h, default)), int(param.get(w, default))]
+    else:
+        values = per_dim(param, field_name, nd, default, layer)
+    # Caffe's own CHECKs: strides are positive and pads are not negative.
+    least = 1 if prefix == "stride" else 0
+    if min(values, default=least) < least:
+        raise FormatError(f"layer {layer.name!r} ({layer.type}): {field_name} {values} must be "
+                          f"at least {least}")
+    return values
 
 
 def he_normal(rng: np.random.Generator, shape: Shape, fan_in: int, input_std: float) -> np.ndarray:

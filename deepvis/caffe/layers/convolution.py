@@ -1,7 +1,7 @@
 """Convolution -> Conv. Caffe's weight layout (M, C/group, k...) is ONNX's, so blobs go in as-is."""
 from __future__ import annotations
 
-from ...errors import UnsupportedError
+from ...errors import FormatError, UnsupportedError
 from .base import Converter, Site, geometry, he_normal, per_dim, small_bias
 
 
@@ -13,6 +13,10 @@ def _settings(layer, in_shape):
     kernel = geometry(p, nd, "kernel_size", 0, layer)
     if min(kernel) <= 0:
         raise UnsupportedError(f"layer {layer.name!r} (Convolution): kernel size is not given")
+    for name in ("num_output", "group"):
+        if int(p.get(name, 1)) < 1:
+            raise FormatError(f"layer {layer.name!r} (Convolution): {name} {p[name]} must be "
+                              "at least 1")
     return dict(
         num_output=int(p["num_output"]),
         bias=bool(p.get("bias_term", True)),

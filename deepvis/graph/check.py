@@ -1,0 +1,254 @@
+"""ONNX files checked at the door, before any executor sees them.
+
+A malformed file must be refused here, naming the file, rather than run with wrong weights
+(an initializer whose bytes do not fill its shape would otherwise be read shifted or
+padded) or refused later by one executor only. `structural_problems` holds the cheap checks
+both executors rely on (the NumPy executor applies them to every graph it is given);
+`check_model` adds onnx's own checker with type and shape inference for user files.
+"""
+from __future__ import annotations
+
+import math
+import mmap
+import pathlib
+import stat
+
+import onnx
+from onnx import TensorProto
+
+from ..errors import FormatError
+
+# Opsets 1-5 define ops with legacy attributes (consumed_inputs) that onnxruntime has no
+# kernels for; newer than onnx itself knows, no executor can know what the ops mean.
+MIN_OPSET = 6
+# Element types that ONNX convolutions and matrix products take (float kinds only).
+FLOAT_TYPES = {TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16}
+_FLOAT_WEIGHT_OPS = {"Conv": (1, 2), "ConvTranspose": (1, 2), "Gemm": (0, 1, 2),
+                     "MatMul": (0, 1), "BatchNormalization": (1, 2, 3, 4),
+                     "InstanceNormalization": (1, 2), "PRelu": (1,)}
+# Typed-field holders and how many entries one element takes in them.
+_TYPED_FIELD = {
+    TensorProto.FLOAT: ("float_data", 1), TensorProto.COMPLEX64: ("float_data", 2),
+    TensorProto.DOUBLE: ("double_data", 1), TensorProto.COMPLEX128: ("double_data", 2),
+    TensorProto.INT64: ("int64_data", 1), TensorProto.UINT32: ("uint64_data", 1),
+    TensorProto.UINT64: ("uint64_data", 1), TensorProto.STRING: ("string_data", 1),
+}
+_SUBBYTE = {getattr(TensorProto, n) for n in ("INT4", "UINT4", "FLOAT4E2M1")
+            if hasattr(TensorProto, n)}
+
+
+def max_opset() -> int:
+    return onnx.defs.onnx_opset_version()
+
+
+def check_model(model: onnx.ModelProto, path) -> None:
+    """Refuse a user's model that an executor would refuse or misread; errors name `path`,
+    the file `model` was loaded from."""
+    problems = structural_problems(model, raw_data_sizes(path))
+    if problems:
+        raise FormatError(f"{path}: {problems[0]}")
+    light = _without_weight_data(model)
+    try:
+        onnx.checker.check_model(light)
+        onnx.shape_inference.infer_shapes(light, check_type=True, strict_mode=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+        raise FormatError(f"{path} is not a valid ONNX model: {_first_line(exc)}") from None
+
+
+def structural_problems(model: onnx.ModelProto, raw_sizes: dict | None = None) -> list[str]:
+    """Reasons the graph cannot be run as written (cheap checks, no inference)."""
+    problems = []
+    opset = default_opset(model)
+    if opset is None:
+        problems.append("the model imports no opset of the default ONNX domain")
+    elif not MIN_OPSET <= opset <= max_opset():
+        problems.append(f"ONNX opset {opset} is not supported (deepvis runs opsets "
+                        f"{MIN_OPSET} to {max_opset()})")
+    graph = model.graph
+    problems += [problem for t in graph.initializer
+                 for problem in [initializer_problem(t, raw_sizes)] if problem]
+    seen = set()
+    for node in graph.node:
+        if node.name and node.name in seen:
+            problems.append(f"two nodes are named {node.name!r}")
+            break
+        seen.add(node.name)
+    types = {t.name: t.data_type for t in graph.initializer}
+    for node in graph.node:
+        for index in _FLOAT_WEIGHT_OPS.get(node.op_type, ()) if node.domain in ("", "ai.onnx") \
+                else ():
+            if index < len(node.input) and types.get(node.input[index], TensorProto.FLOAT) \
+                    not in FLOAT_TYPES:
+                kind = TensorProto.DataType.Name(types[node.input[index]]).lower()
+                problems.append(f"node {node.name!r} ({node.op_type}) takes {kind} weights "
+                                f"{node.input[index]!r}; it needs float, double or float16")
+    return problems
+
+
+def default_opset(model: onnx.ModelProto) -> int | None:
+    for entry in model.opset_import:
+        if entry.domain in ("", "ai.onnx"):
+            return entry.version
+    return None
+
+
+def initializer_problem(tensor: onnx.TensorProto, raw_sizes: dict | None = None) -> str | None:
+    """Why the tensor's stored data does not match its declared shape, or None; `raw_sizes`
+    gives raw data lengths known without reading the data (see `raw_data_sizes`)."""
+    raw_sizes = raw_sizes or {}
+    name = tensor.name
+    if any(d < 0 for d in tensor.dims):
+        return f"initializer {name!r} has a negative dimension {list(tensor.dims)}"
+    count = math.prod(tensor.dims)
+    if tensor.data_location == TensorProto.EXTERNAL and not tensor.HasField("raw_data"):
+        return None  # not loaded; onnx checks the reference when it reads the data
+    if tensor.data_type in (TensorProto.UNDEFINED, TensorProto.STRING) and \
+            tensor.HasField("raw_data"):
+        return f"initializer {name!r} has raw data of type {tensor.data_type}"
+    if tensor.HasField("raw_data"):
+        try:
+            itemsize = onnx.helper.tensor_dtype_to_np_dtype(tensor.data_type).itemsize
+        except (KeyError, TypeError, ValueError):
+            return f"initializer {name!r} has an unknown element type {tensor.data_type}"
+        expected = (count + 1) // 2 if tensor.data_type in _SUBBYTE else count * itemsize
+        got = raw_sizes[name] if name in raw_sizes else len(tensor.raw_data)
+        if got != expected:
+            return (f"initializer {name!r} of shape {list(tensor.dims)} needs {expected} bytes "
+                    f"of data but holds {got}")
+        return None
+    field, per = _TYPED_FIELD.get(tensor.data_type, ("int32_data", 1))
+    if tensor.data_type in _SUBBYTE:
+        expected = (count + 1) // 2
+    else:
+        expected = count * per
+    got = len(getattr(tensor, field))
+    if got != expected:
+        return (f"initializer {name!r} of shape {list(tensor.dims)} needs {expected} values "
+                f"in {field} but holds {got}")
+    return None
+
+
+def raw_data_sizes(path) -> dict[str, int]:
+    """{initializer name: length of its raw_data} read from the file's wire format by offsets
+    (a memory map, nothing copied): asking the loaded protobuf for len(raw_data) copies every
+    weight (0.5 s on CaffeNet). Empty when the file cannot be scanned."""
+    try:
+        with open(path, "rb") as handle, mmap.mmap(handle.fileno(), 0,
+                                                   access=mmap.ACCESS_READ) as data:
+            sizes: dict[str, int] = {}
+            for number, start, end in _fields(data, 0, len(data)):
+                if number == 7:  # ModelProto.graph
+                    for inner, t_start, t_end in _fields(data, start, end):
+                        if inner == 5:  # GraphProto.initializer
+                            name, raw = None, None
+                            for field, v_start, v_end in _fields(data, t_start, t_end):
+                                if field == 8:
+                                    name = bytes(data[v_start:v_end]).decode("utf-8", "replace")
+                                elif field == 9:
+                                    raw = v_end - v_start
+                            if name is not None and raw is not None:
+                                sizes[name] = raw
+            return sizes
+    except (OSError, ValueError):
+        return {}
+
+
+def _fields(data, pos: int, end: int):
+    """(field number, value start, value end) of the length-delimited fields in data[pos:end];
+    other wire types are skipped. ValueError on a malformed message."""
+    while pos < end:
+        tag, pos = _varint(data, pos, end)
+        wire = tag & 7
+        if wire == 0:
+            _, pos = _varint(data, pos, end)
+        elif wire in (1, 5):
+            pos += 8 if wire == 1 else 4
+        elif wire == 2:
+            length, pos = _varint(data, pos, end)
+            if pos + length > end:
+                raise ValueError("truncated field")
+            yield tag >> 3, pos, pos + length
+            pos += length
+        else:
+            raise ValueError(f"wire type {wire}")
+    if pos != end:
+        raise ValueError("truncated message")
+
+
+def _varint(data, pos: int, end: int) -> tuple[int, int]:
+    result = shift = 0
+    while pos < end and shift < 70:
+        byte = data[pos]
+        pos += 1
+        result |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+    raise ValueError("truncated varint")
+
+
+def confined_file(folder, relative: str, what: str) -> pathlib.Path:
+    """`relative` inside `folder` as an existing regular file: no absolute path, no `..`
+    leading out, no FIFO or device (which would hang or leak a read)."""
+    folder = pathlib.Path(folder)
+    rel = pathlib.PurePath(str(relative))
+    if rel.is_absolute() or not rel.parts or ".." in rel.parts:
+        raise FormatError(f"{what} {relative!r} must be a file name inside the model's folder "
+                          f"{folder}")
+    path = folder / rel
+    try:
+        resolved = path.resolve(strict=True)
+        mode = resolved.stat().st_mode
+    except (OSError, RuntimeError):
+        raise FormatError(f"{what} {path} does not exist") from None
+    if not resolved.is_relative_to(folder.resolve()):
+        raise FormatError(f"{what} {relative!r} leads outside the model's folder {folder}")
+    if not stat.S_ISREG(mode):
+        raise FormatError(f"{what} {path} is not a regular file")
+    return resolved
+
+
+def _without_weight_data(model: onnx.ModelProto) -> onnx.ModelProto:
+    """A copy whose large initializers are typed graph inputs instead: onnx's checker then
+    checks structure, types and shapes without serialising every weight (2 s on CaffeNet;
+    files over 2 GB cannot be serialised at all). The data sizes were checked before
+    (`initializer_problem`)."""
+    out = onnx.ModelProto()
+    graph = model.graph
+    for field, value in model.ListFields():
+        if field.name != "graph":
+            getattr(out, field.name).extend(value) if hasattr(value, "extend") else (
+                getattr(out, field.name).CopyFrom(value) if field.message_type is not None
+                else setattr(out, field.name, value))
+    for field, value in graph.ListFields():
+        if field.name != "initializer":
+            getattr(out.graph, field.name).extend(value) if hasattr(value, "extend") else (
+                getattr(out.graph, field.name).CopyFrom(value) if field.message_type is not None
+                else setattr(out.graph, field.name, value))
+    # Exporters (and onnxruntime) leave output shapes out, which onnx's checker refuses:
+    # only the shapeless outputs' names are dropped from the copy's declarations.
+    shapeless = [o for o in out.graph.output if o.type.HasField("tensor_type")
+                 and not o.type.tensor_type.HasField("shape")]
+    for value in shapeless:
+        out.graph.output.remove(value)
+    keep = [v for v in out.graph.value_info if not (v.type.HasField("tensor_type") and
+                                                    not v.type.tensor_type.HasField("shape"))]
+    del out.graph.value_info[:]
+    out.graph.value_info.extend(keep)
+    declared = {i.name for i in graph.input}
+    for tensor in graph.initializer:
+        if tensor.data_type == TensorProto.STRING or math.prod(tensor.dims) < _SMALL_ELEMENTS:
+            out.graph.initializer.append(tensor)
+            continue
+        if tensor.name not in declared:
+            out.graph.input.append(onnx.helper.make_tensor_value_info(
+                tensor.name, tensor.data_type, list(tensor.dims)))
+    return out
+
+
+_SMALL_ELEMENTS = 256  # shapes, axes and pads stay: shape inference reads their values
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
