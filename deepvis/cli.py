@@ -24,6 +24,7 @@ COMMANDS = (
     "crop_max_patches",
     "toolbox",
     "render",
+    "serve",
 )
 
 

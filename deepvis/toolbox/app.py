@@ -68,6 +68,7 @@ class ToolboxApp:
         self._lock = threading.Lock()            # the state and the frame the worker reads
         self._dirty = threading.Event()
         self._worker_frame = None                # (frame id, frame)
+        self.shown_scene = None
         self._quit = False
 
     # -- called from the worker thread ----------------------------------------------
@@ -78,6 +79,16 @@ class ToolboxApp:
             return self.session.request(*self._worker_frame)
 
     def _mark_dirty(self) -> None:
+        self._dirty.set()
+
+    # -- called from the main loop's thread (a display's wait_key) --------------------
+    def change_state(self, change) -> None:
+        """Apply `change(state)` as a key would, for front ends with more than keys (the
+        web page's mouse): under the state lock, the network paused as after a key, and
+        the frame redrawn."""
+        self.worker.key_pressed()
+        with self._lock:
+            change(self.session.state)
         self._dirty.set()
 
     # -- main loop ------------------------------------------------------------------
@@ -144,7 +155,9 @@ class ToolboxApp:
                 results = self.worker.results
                 started = time.monotonic()
                 notice = self.fetcher.notice or self.worker.error
-                image = self.session.drawer.draw(self.session.scene(results, frame, fps, notice))
+                scene = self.session.scene(results, frame, fps, notice)
+                image = self.session.drawer.draw(scene)
+                self.shown_scene = scene         # what the display shows (the page's hover)
                 display.show(image)
                 now = time.monotonic()
                 if self.session.debug_level >= 1:

@@ -148,6 +148,17 @@ class ToolboxState:
         self._clamp_and_follow()
         return True
 
+    def point_at(self, layer_idx: int | None = None, unit: int | None = None) -> None:
+        """A pointer's selection: a layer name puts the cursor on that layer (top), a unit
+        tile selects that unit of the current layer (bottom)."""
+        self.extra_msg = ""
+        if layer_idx is not None:
+            self.layer_idx = min(max(int(layer_idx), 0), len(self.layers) - 1)
+            self.cursor_area = "top"
+        if unit is not None:
+            self.cursor_area, self.selected_unit = "bottom", int(unit)
+        self._clamp_and_follow()
+
     def _move(self, direction: str, dist: int = 1) -> None:
         cols = self.info.cols
         if direction in ("left", "right"):

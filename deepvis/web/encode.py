@@ -1,0 +1,104 @@
+"""Frames to the browser: only the blocks that changed since the frame it has, as PNG.
+
+A message is one binary WebSocket frame: 4 bytes (big-endian) of JSON header length, the
+JSON header, then the PNG pieces it points to by offset and length. PNG is lossless, so the
+page's canvas holds exactly the window's pixels; sending changed blocks only keeps a key
+press (which moves an outline and rewrites the status line) cheap to encode and send.
+"""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+
+BLOCK = 64
+PNG_PARAMS = [cv2.IMWRITE_PNG_COMPRESSION, 1]
+
+
+def changed_rects(previous: np.ndarray | None, current: np.ndarray, block: int = BLOCK):
+    """(x, y, width, height) rectangles covering every pixel that differs: changed
+    block x block cells, merged into runs along each row of cells. Everything when there
+    is no previous frame or its shape differs."""
+    rows, cols = current.shape[:2]
+    if previous is None or previous.shape != current.shape:
+        return [(0, 0, cols, rows)]
+    diff = (previous != current).any(axis=2)
+    n_r, n_c = -(-rows // block), -(-cols // block)
+    padded = np.zeros((n_r * block, n_c * block), bool)
+    padded[:rows, :cols] = diff
+    cells = padded.reshape(n_r, block, n_c, block).any(axis=(1, 3))
+    rects = []
+    for r in range(n_r):
+        c = 0
+        while c < n_c:
+            if not cells[r, c]:
+                c += 1
+                continue
+            start = c
+            while c < n_c and cells[r, c]:
+                c += 1
+            x, y = start * block, r * block
+            rects.append((x, y, min(c * block, cols) - x, min(y + block, rows) - y))
+    return _merge_rows(rects)
+
+
+def _merge_rows(rects):
+    """Stack rectangles with the same columns in consecutive block rows into one."""
+    merged: list[list[int]] = []
+    for x, y, w, h in rects:
+        for m in merged:
+            if m[0] == x and m[2] == w and m[1] + m[3] == y:
+                m[3] += h
+                break
+        else:
+            merged.append([x, y, w, h])
+    return [tuple(m) for m in merged]
+
+
+def png(rgb: np.ndarray) -> bytes:
+    ok, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), PNG_PARAMS)
+    if not ok:
+        raise ValueError("PNG encoding failed")
+    return data.tobytes()
+
+
+def pack(header: dict, blobs: dict[str, bytes]) -> bytes:
+    """header + {name: bytes} -> one message; header["blobs"][name] = [offset, length]."""
+    offsets, parts, at = {}, [], 0
+    for name, data in blobs.items():
+        offsets[name] = [at, len(data)]
+        parts.append(data)
+        at += len(data)
+    text = json.dumps({**header, "blobs": offsets}, separators=(",", ":")).encode()
+    return len(text).to_bytes(4, "big") + text + b"".join(parts)
+
+
+def unpack(message: bytes) -> tuple[dict, dict[str, bytes]]:
+    """The inverse of pack (tests and the benchmark read messages with it)."""
+    size = int.from_bytes(message[:4], "big")
+    header = json.loads(message[4:4 + size])
+    body = message[4 + size:]
+    return header, {name: body[o:o + n] for name, (o, n) in header["blobs"].items()}
+
+
+def frame_update(previous: np.ndarray | None, current: np.ndarray, header: dict,
+                 panels: dict[str, np.ndarray]) -> bytes:
+    """The message that turns `previous` into `current` on the page, plus panel images."""
+    rects = changed_rects(previous, current)
+    blobs = {}
+    for k, (x, y, w, h) in enumerate(rects):
+        blobs[f"r{k}"] = png(current[y:y + h, x:x + w])
+    for name, image in panels.items():
+        blobs[name] = png(image)
+    return pack({**header, "rects": rects}, blobs)
+
+
+def apply_update(canvas: np.ndarray | None, header: dict, blobs: dict[str, bytes]):
+    """What the page does with a frame message, in NumPy (tests and the benchmark)."""
+    if canvas is None:
+        canvas = np.zeros((header["height"], header["width"], 3), np.uint8)
+    for k, (x, y, w, h) in enumerate(header["rects"]):
+        piece = cv2.imdecode(np.frombuffer(blobs[f"r{k}"], np.uint8), cv2.IMREAD_COLOR)
+        canvas[y:y + h, x:x + w] = cv2.cvtColor(piece, cv2.COLOR_BGR2RGB)
+    return canvas
