@@ -149,3 +149,18 @@ def test_optimize_layer_conv_pushes_the_centre(tiny_path, tmp_path):
     assert main(["optimize-layer", tiny_path, "--layer", "conv", "--units", "1",
                  "--max-iter", "2", "--quiet", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "regularized_opt" / "conv" / "conv_0001_montage.jpg").exists()
+
+
+def test_a_preset_runs_in_the_models_units_and_info_records_both(tiny_path, tmp_path, capsys):
+    """The tiny model's input is pixels x 0.02: paper3's lr of 100 becomes 5000; explicit
+    --lr-params stay literal (the other tests pass {'lr': 200.0})."""
+    assert main(["optimize", "--model", tiny_path, "--push-layer", "fc", "--max-iter", "2",
+                 "--preset", "paper3", "--push-channel", "1",
+                 "--output-prefix", str(tmp_path / "opt")]) == 0
+    assert "its step sizes are divided by that, lr_params {'lr': 5000.0" in capsys.readouterr().err
+    prefix = str(tmp_path / "opt_fc_0001_0_")
+    assert "                     lr_params: {'lr': 5000.0" in open(prefix + "info.txt").read()
+    doc = json.load(open(prefix + "info.json"))
+    assert doc["params"]["lr_params"] == {"lr": pytest.approx(5000.0)}   # 0.02 is a float32
+    assert doc["run"] == {"preset": "paper3", "input_scale": pytest.approx(0.02),
+                          "preset_lr_params": {"lr": 100.0}, "lr_params_literal": False}

@@ -284,6 +284,15 @@ def summary_line(prefix: str, p: FindParams, r, labels) -> str:
     return f"{prefix}: unit {p.push_unit}{label}: {r.meta_result}; {best}"
 
 
+def run_record(args, space) -> dict:
+    """What info.json keeps besides the effective params: how they were arrived at."""
+    record = {"preset": args.preset, "input_scale": space.input_scale}
+    if args.preset and "lr_params" in P.PRESETS[args.preset]:
+        record["preset_lr_params"] = P.PRESETS[args.preset]["lr_params"]
+        record["lr_params_literal"] = args.lr_params is not None
+    return record
+
+
 def run(args) -> int:
     model = open_network(args)
     space = space_for(model, args)
@@ -298,7 +307,8 @@ def run(args) -> int:
         for (p, prefix), r in zip(batch, results):
             prefix = prefix or output_prefix(args.output_prefix, args.output_template,
                                              p.as_dict(), r.__dict__)
-            save_results(prefix, p, r, space, brave=args.brave, skipbig=args.skipbig)
+            save_results(prefix, p, r, space, brave=args.brave, skipbig=args.skipbig,
+                         run=run_record(args, space))
             if not args.quiet:
                 print(summary_line(prefix, p, r, model.labels if labelled else None))
     return 0

@@ -213,8 +213,9 @@ def image_xpm(xx: np.ndarray, space) -> np.ndarray:
 
 
 def save_results(prefix: str, params, results: FindResults, space, brave: bool = False,
-                 skipbig: bool = False) -> list[str]:
-    """Write one unit's files (each atomically); returns the paths written."""
+                 skipbig: bool = False, run: dict | None = None) -> list[str]:
+    """Write one unit's files (each atomically); returns the paths written. `run` (e.g. the
+    preset and the input scale its step sizes were converted with) goes into info.json."""
     refuse_existing(output_files(prefix, skipbig), brave)
     written = []
     if results.best_xx is not None:
@@ -229,6 +230,8 @@ def save_results(prefix: str, params, results: FindResults, space, brave: bool =
     small = results.as_dict(trim=True)
     _write_bytes(prefix + "info.pkl", pickle.dumps((p, small), protocol=PICKLE_PROTOCOL))
     doc = {"params": jsonable(p), "results": jsonable(small)}
+    if run:
+        doc["run"] = jsonable(plain(run))
     _write_bytes(prefix + "info.json", (json.dumps(doc, indent=1) + "\n").encode())
     written += [prefix + "info.txt", *([] if skipbig else [prefix + "info_big.pkl"]),
                 prefix + "info.pkl", prefix + "info.json"]
