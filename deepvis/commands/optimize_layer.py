@@ -9,7 +9,8 @@ the best image plus the mean, stretched to 0..255 (as best_Xpm.jpg). Files go to
 are skipped, so an interrupted run resumes. Once every unit of the layer has a montage,
 whole_layer.jpg (the pattern-mode sprite sheet: seed rand_seed of the shown quadrant per
 unit) is written beside them. Conv units are pushed at the centre unless --push-spatial
-says otherwise.
+says otherwise. A whole layer (4096 units of fc6: 36864 runs) outgrows one machine:
+--scheduler spreads the batches over a Dask cluster's workers, with the same montages.
 """
 from __future__ import annotations
 
@@ -25,9 +26,9 @@ from ..errors import DeepvisError
 from ..fileio import save_image
 from ..optimize import montage as M
 from ..optimize import params as P
-from ..optimize.loop import optimize
 from ..optimize.params import FindParams
 from ..optimize.results import image_xpm
+from ..figures.runner import ModelRef, run_batches
 from .common import add_model_args, open_model
 from .optimize import add_find_args, chunks, find_values, space_for
 
@@ -49,6 +50,10 @@ def register(sub) -> None:
                    help="fill the four quadrants with paper1..paper4 (4x the work)")
     p.add_argument("--sprite-cell", type=int, default=96,
                    help="cell size in pixels of whole_layer.jpg (default: 96)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="Dask scheduler (e.g. tcp://host:8786): spread the batches over its "
+                        "workers, which must reach MODEL under the same path; the montages "
+                        "are those of a run on one machine")
     add_find_args(p, units=False)
     for name in ("mean", "channel_swap_to_rgb", "data_size"):
         p.set_defaults(**{name: None})
@@ -113,17 +118,29 @@ def run(args) -> int:
     expected = {u: sum(1 for r in runs if r[0] == u) for u in todo}
     tiles: dict[int, dict] = {u: {} for u in todo}
     tile = space.shape[1]
-    for batch in chunks(runs, args.batch_size):
-        results = optimize(model, [r[3] for r in batch], space, progress=not args.quiet,
-                           desc=f"{args.layer} units {batch[0][0]}-{batch[-1][0]}")
-        for (unit, corner, k, _), r in zip(batch, results):
-            tiles[unit][(corner, k)] = (image_xpm(r.best_xx, space) if r.best_xx is not None
-                                        else np.zeros((tile, tile, 3), np.uint8))
+    batches = list(chunks(runs, args.batch_size))
+
+    def on_done(i, images):
+        for (unit, corner, k, _), image in zip(batches[i], images):
+            tiles[unit][(corner, k)] = image
             if len(tiles[unit]) == expected[unit]:
                 write_montage(args.out, args.layer, unit, tiles.pop(unit), tile)
+
+    run_batches(ModelRef(args.model, args.settings, args.backend),
+                [[r[3] for r in b] for b in batches], best_tile, on_done,
+                scheduler=args.scheduler, progress=not args.quiet, model=model,
+                describe=lambda i, _: f"{args.layer} units {batches[i][0][0]}-"
+                                      f"{batches[i][-1][0]}")
     write_sprite_if_complete(args.out, args.layer, channels, args.sprite_cell,
                              quiet=args.quiet)
     return 0
+
+
+def best_tile(params, results, space) -> np.ndarray:
+    """A grid image: best_Xpm of one run (black where nothing was recorded)."""
+    if results.best_xx is None:
+        return np.zeros(space.shape[1:] + (3,), np.uint8)
+    return image_xpm(results.best_xx, space)
 
 
 def write_montage(out, layer: str, unit: int, tiles: dict, tile: int) -> None:
