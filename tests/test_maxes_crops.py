@@ -62,10 +62,10 @@ def rendered(caffenet, tmp_path_factory):
     photos = photo_set(folder / "photos", count=12, side=160)
     maxes = folder / "maxes.npz"
     assert main(["find-maxes", str(caffenet), "--images", str(photos), "--layers", "conv5,fc6",
-                 "-o", str(maxes)]) == 0
+                 "-o", str(maxes), "--framing", "square"]) == 0
     out = folder / "jpg"
     assert main(["crop-max-patches", str(caffenet), str(maxes), "-o", str(out),
-                 "--units", "0-1,3", "--batch-size", "9", "--backprop"]) == 0
+                 "--units", "0-1,3", "--batch-size", "9", "--backprop", "--crops", "natural"]) == 0
     import deepvis
     return deepvis.load_model(str(caffenet)), read_maxes(maxes), out
 
@@ -93,7 +93,7 @@ def test_crops_lie_in_the_image_and_hold_the_pixels_around_the_max(rendered):
             assert y0 <= centre[0] < y1 and x0 <= centre[1] < x1
             pixels = input_to_rgb(model.preprocess(cv2.imread(str(maxes.images.file(image))))[0],
                                   model.preprocessing)
-            crop = cv2.imread(str(out / "crops" / "conv5" / f"unit_{unit:04d}" /
+            crop = cv2.imread(str(out / "conv5" / f"unit_{unit:04d}" /
                                   f"maxim_{rank:03d}.png"))[:, :, ::-1]
             assert crop.shape == (163, 163, 3)
             np.testing.assert_array_equal(crop[crops.placement(region, (163, 163))],
@@ -117,13 +117,13 @@ def test_gradient_tiles_are_the_backward_seeded_at_the_max_and_vanish_outside_th
     rgb = grad[::-1, y0:y1, x0:x1].transpose(1, 2, 0)       # BGR network input -> RGB
     expected = np.full((163, 163, 3), 0.5, np.float32)
     expected[crops.placement(region, (163, 163))] = rgb / (2 * np.abs(rgb).max()) + 0.5
-    tile = cv2.imread(str(out / "crops" / "conv5" / "unit_0001" / f"{name}_000.png"))[:, :, ::-1]
+    tile = cv2.imread(str(out / "conv5" / "unit_0001" / f"{name}_000.png"))[:, :, ::-1]
     assert np.abs(tile.astype(int) - np.rint(expected * 255)).max() <= 1
 
 
 def test_info_files_list_the_table(rendered):
     _, maxes, out = rendered
-    lines = (out / "crops" / "fc6" / "unit_0003" / "info.txt").read_text().splitlines()
+    lines = (out / "fc6" / "unit_0003" / "info.txt").read_text().splitlines()
     table = maxes.tables["fc6"]
     assert lines[0].startswith("# is_conv val image_idx")
     first = lines[1].split()
@@ -163,3 +163,108 @@ def test_the_toolbox_jpgvis_pane_shows_the_montages(rendered):
         fitted = resize_to_fit(montage, 200, 200)
         np.testing.assert_array_equal(pane[200 * k:200 * k + fitted.shape[0], :fitted.shape[1]],
                                       fitted)
+
+
+# -- the original's framing and crops, the defaults for Caffe models ----------------------
+
+def numpy_bilinear(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize with pixel centres at +0.5 and edges clamped, in float64."""
+    def axis(n_out, n_in):
+        pos = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+        lo = np.floor(pos).astype(int)
+        hi = np.minimum(lo + 1, n_in - 1)
+        return lo, hi, pos - lo
+    y0, y1, fy = axis(height, image.shape[0])
+    x0, x1, fx = axis(width, image.shape[1])
+    im = image.astype(np.float64)
+    top = im[y0][:, x0] * (1 - fx)[None, :, None] + im[y0][:, x1] * fx[None, :, None]
+    bottom = im[y1][:, x0] * (1 - fx)[None, :, None] + im[y1][:, x1] * fx[None, :, None]
+    return top * (1 - fy)[:, None, None] + bottom * fy[:, None, None]
+
+
+def squash_227_numpy(path, mean_bgr) -> np.ndarray:
+    """The original find_max_acts input, by hand: RGB photo squashed to 256x256, rows and
+    columns 14..240, BGR, minus the mean: (3, 227, 227)."""
+    rgb = cv2.imread(str(path))[:, :, ::-1]
+    crop = numpy_bilinear(rgb, 256, 256)[14:241, 14:241]
+    return crop[:, :, ::-1].transpose(2, 0, 1) - np.asarray(mean_bgr)[:, None, None]
+
+
+@pytest.fixture(scope="module")
+def original_way(tmp_path_factory):
+    """find-maxes and crop-max-patches with their defaults on a Caffe model whose graph
+    records a per-channel mean, as the original templates of GoogLeNet and SqueezeNet."""
+    from deepvis.caffe.convert import net_to_onnx
+    from deepvis.caffe.parse import parse_prototxt_text
+    from deepvis.resources import models_dir
+    import re
+
+    folder = tmp_path_factory.mktemp("original-way")
+    text = (models_dir() / "caffenet-yos" / "deploy.prototxt").read_text()
+    text = re.sub(r"num_output: (\d+)", lambda m: f"num_output: {int(m[1]) // 16}", text)
+    path = folder / "caffenet.onnx"
+    onnx.save(net_to_onnx(parse_prototxt_text(text), None, random_weights_seed=0,
+                          preprocess={"mean": [104.0, 117.0, 123.0]}), str(path))
+    photos = photo_set(folder / "photos", count=6, side=180)
+    maxes = folder / "maxes.npz"
+    assert main(["find-maxes", str(path), "--images", str(photos), "--layers", "conv5",
+                 "--top", "3", "-o", str(maxes)]) == 0
+    out = folder / "jpg"
+    assert main(["crop-max-patches", str(path), str(maxes), "-o", str(out), "--units", "0,2"]) == 0
+    import deepvis
+    return deepvis.load_model(str(path)), read_maxes(maxes), out, path
+
+
+def test_the_find_maxes_input_of_a_caffe_model_is_squash_256_then_centre_227(original_way):
+    from deepvis.maxes.framing import default_framing
+    model, maxes, _, _ = original_way
+    assert maxes.info["framing"] == {"how": "squash", "side": 256}
+    prep = default_framing(model).preprocessor(model)
+    for index in range(len(maxes.images)):
+        path = maxes.images.file(index)
+        ours = prep(cv2.imread(str(path)))[0]
+        expected = squash_227_numpy(path, [104, 117, 123])
+        assert ours.shape == expected.shape == (3, 227, 227)
+        assert np.abs(ours - expected).max() <= 1.0      # OpenCV's 8-bit resize rounds
+    # the recorded maxima are those of that input
+    table = maxes.tables["conv5"]
+    image, y, x = (int(a[0, 0]) for a in (table.image_index, table.y, table.x))
+    blob = model.forward(prep(cv2.imread(str(maxes.images.file(image)))), ["conv5"])["conv5"]
+    assert blob[0, 0, y, x] == pytest.approx(float(table.values[0, 0]), rel=1e-5)
+
+
+def test_original_crops_are_the_mean_subtracted_input_centred_at_gray(original_way):
+    from deepvis.maxes.framing import default_framing
+    model, maxes, out, _ = original_way
+    prep = default_framing(model).preprocessor(model)
+    rc = RegionComputer(model.graph)
+    table = maxes.tables["conv5"]
+    assert not (out / "crops").exists()                           # the original's layout
+    for unit in (0, 2):
+        for rank in range(3):
+            image, y, x = (int(a[unit, rank]) for a in (table.image_index, table.y, table.x))
+            blob = prep(cv2.imread(str(maxes.images.file(image))))[0]     # BGR, mean removed
+            region = rc.region("conv5", y, x)
+            (y0, y1), (x0, x1) = region
+            canvas = np.zeros((163, 163, 3), np.float64)
+            canvas[crops.placement(region, (163, 163))] = \
+                blob[::-1, y0:y1, x0:x1].transpose(1, 2, 0)
+            expected = canvas / (max(2 * canvas.max(), -2 * canvas.min()) + 1e-10) + 0.5
+            crop = cv2.imread(str(out / "conv5" / f"unit_{unit:04d}" / f"maxim_{rank:03d}.png"))
+            assert np.abs(crop[:, :, ::-1].astype(int) - np.rint(expected * 255)).max() <= 1
+
+
+def test_the_do_flags_write_only_the_chosen_files(original_way, tmp_path):
+    model, maxes, _, path = original_way
+    out = tmp_path / "jpg"
+    maxes_file = out.parent / "maxes.npz"
+    from deepvis.maxes.store import write_maxes
+    write_maxes(maxes_file, maxes)
+    assert main(["crop-max-patches", str(path), str(maxes_file), "-o", str(out), "--units", "1",
+                 "--do-deconv-norm", "--do-info"]) == 0
+    assert sorted(p.name for p in (out / "conv5" / "unit_0001").iterdir()) == \
+        ["deconvnorm_000.png", "deconvnorm_001.png", "deconvnorm_002.png", "info.txt"]
+    assert sorted(p.name for p in out.iterdir()) == ["conv5"]          # no montages
+    assert main(["crop-max-patches", str(path), str(maxes_file), "-o", str(out / "info-only"),
+                 "--units", "1", "--do-info"]) == 0
+    assert [p.name for p in (out / "info-only" / "conv5" / "unit_0001").iterdir()] == ["info.txt"]

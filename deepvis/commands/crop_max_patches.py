@@ -2,7 +2,8 @@
 
 Writes `max_im/<layer>/<layer>_<NNNN>.jpg` and `max_deconv/...` (with --backprop also
 `max_bp/...`), the folders `caffevis_unit_jpg_dir` points the jpgvis pane at, and the
-original's loose per-crop files under `crops/` (see deepvis.maxes.render).
+original's loose per-crop files in its layout `<layer>/unit_<NNNN>/` (see
+deepvis.maxes.render). With the original's --do-* flags, only the chosen loose files.
 """
 from __future__ import annotations
 
@@ -31,7 +32,23 @@ def register(sub) -> None:
     p.add_argument("--backprop", action="store_true",
                    help="also write max_bp/ (plain gradient instead of deconv)")
     p.add_argument("--no-loose", action="store_true",
-                   help="skip the per-crop PNGs and info.txt under crops/")
+                   help="skip the per-crop PNGs and info.txt (LAYER/unit_NNNN/)")
+    p.add_argument("--crops", choices=("auto", "original", "natural"), default="auto",
+                   help="maxim_*.png: original (as the original's: the mean-subtracted network "
+                        "input, zero at mid-gray), natural (the pixels the network saw); auto "
+                        "(default): original for Caffe models, else natural. The max_im "
+                        "montages are always natural")
+    do = p.add_argument_group(
+        "the original's selective outputs",
+        "with any of these, only the chosen files of LAYER/unit_NNNN/ are written (no "
+        "montages), and only the passes they need are run")
+    for flag, what in (("maxes", "maxim_K.png, the image crops"),
+                       ("deconv", "deconv_K.png, the deconv of each crop"),
+                       ("deconv-norm", "deconvnorm_K.png, its per-pixel norm"),
+                       ("backprop", "backprop_K.png, the plain gradient"),
+                       ("backprop-norm", "backpropnorm_K.png, its per-pixel norm"),
+                       ("info", "info.txt, the table")):
+        do.add_argument(f"--do-{flag}", action="store_true", help=what)
     p.add_argument("--batch-size", type=int, default=16, metavar="B",
                    help="crops per forward/backward pass (16)")
     p.add_argument("--image-root", metavar="DIR",
@@ -64,7 +81,8 @@ def parse_units(spec: str | None, channels: int) -> list[int]:
 def run(args) -> int:
     from dataclasses import replace
 
-    from ..maxes.render import RenderOptions, check_layer_name, montage_paths
+    from ..maxes.framing import is_caffe_model
+    from ..maxes.render import RenderOptions, check_layer_name, written_paths
     from ..maxes.store import read_maxes
 
     if args.batch_size < 1:
@@ -81,16 +99,28 @@ def run(args) -> int:
         check_layer_name(layer)
         units = parse_units(args.units, maxes.tables[layer].values.shape[0])
         jobs += [(layer, units[i:i + UNITS_PER_TASK]) for i in range(0, len(units), UNITS_PER_TASK)]
-    options = RenderOptions(modes=("deconv", "grad") if args.backprop else ("deconv",),
-                            loose=not args.no_loose, batch_size=args.batch_size)
     out = pathlib.Path(args.output)
+    model = open_model(args)
+    crops = args.crops if args.crops != "auto" else \
+        ("original" if is_caffe_model(model) else "natural")
+    chosen = [stem for stem, flag in (("maxim", args.do_maxes), ("deconv", args.do_deconv),
+                                      ("deconvnorm", args.do_deconv_norm),
+                                      ("backprop", args.do_backprop),
+                                      ("backpropnorm", args.do_backprop_norm),
+                                      ("info", args.do_info)) if flag]
+    if chosen:
+        options = RenderOptions.selective(chosen, batch_size=args.batch_size, crops=crops)
+    else:
+        options = RenderOptions(modes=("deconv", "grad") if args.backprop else ("deconv",),
+                                loose=not args.no_loose, batch_size=args.batch_size,
+                                crops=crops)
     if not args.force:
         for layer, units in jobs:
+            top = maxes.tables[layer].top
             for unit in units:
-                for rel in montage_paths(layer, unit, options):
+                for rel in written_paths(layer, unit, top, options):
                     if (out / rel).exists():
                         raise DeepvisError(f"{out / rel} exists; pass --force to overwrite")
-    model = open_model(args)
     for layer in layers:
         if layer not in model.blob_names or \
                 model.blob_shapes[layer][1] != maxes.tables[layer].values.shape[0]:
@@ -103,10 +133,10 @@ def run(args) -> int:
     with tqdm(total=total, unit="unit", file=sys.stderr, dynamic_ncols=True) as bar:
         def done(result) -> None:
             nonlocal mismatches
-            files, bad = result
+            files, bad, units_done = result
             write_files(out, files)
             mismatches += bad
-            bar.update(sum(1 for rel in files if rel.startswith("max_im/")))
+            bar.update(units_done)
 
         if args.scheduler or args.workers:
             from ..maxes.distributed import open_client, render_on_cluster

@@ -27,6 +27,12 @@ def register(sub) -> None:
     p.add_argument("--layers", metavar="L1,L2",
                    help="comma-separated layers to scan (default: every blob but the input)")
     p.add_argument("--top", type=int, default=9, metavar="N", help="entries per unit (9)")
+    p.add_argument("--framing", choices=("auto", "squash", "square"), default="auto",
+                   help="how a photo becomes the input: squash (the original find_max_acts: "
+                        "resize to 256x256 ignoring the aspect ratio, cut the input-sized "
+                        "centre), square (the toolbox: the centred square, resized to the "
+                        "input); auto (default): squash for Caffe models, else square. "
+                        "crop-max-patches reuses the framing recorded in MAXES")
     p.add_argument("--batch-size", type=int, default=32, metavar="B",
                    help="images per forward (32)")
     p.add_argument("-o", "--output", required=True, metavar="MAXES.npz")
@@ -48,6 +54,7 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..maxes.framing import Framing, default_framing
     from ..maxes.checkpoint import (ScanState, checkpoint_path, discard_checkpoint,
                                     fingerprint, load_checkpoint, remove_temporaries,
                                     save_checkpoint)
@@ -64,10 +71,13 @@ def run(args) -> int:
     channels = layer_channels(model, layers)
     images = list_images(args.images)
     output = pathlib.Path(args.output)
+    framing = default_framing(model) if args.framing == "auto" else Framing(args.framing)
     info = {"model": str(args.model), "settings": args.settings, "backend": model.backend,
-            "top": args.top, "layers": layers, "image_count": len(images)}
+            "top": args.top, "layers": layers, "image_count": len(images),
+            "framing": framing.as_dict()}
     digest = fingerprint(model.path, images, layers=layers, top=args.top,
-                         backend=model.backend, settings=args.settings)
+                         backend=model.backend, settings=args.settings,
+                         framing=framing.as_dict())
     ckpt = checkpoint_path(output)
     remove_temporaries(output)
     if args.force:
@@ -89,11 +99,12 @@ def run(args) -> int:
             saver.tick()
 
         if args.scheduler or args.workers:
-            run_on_cluster(args, model, images, layers, state, todo, absorbed)
+            run_on_cluster(args, model, images, layers, state, todo, absorbed, framing)
         else:
             from ..maxes.scan import scan
             scan(model, images, layers, state, todo, args.batch_size, args.decode_threads,
-                 on_batch=lambda batch, _: absorbed(batch.end - batch.start, batch.skipped))
+                 on_batch=lambda batch, _: absorbed(batch.end - batch.start, batch.skipped),
+                 preprocess=framing.preprocessor(model))
     write_maxes(output, Maxes(state.tables, images, state.skipped, info), overwrite=True)
     discard_checkpoint(ckpt)
     print(f"{len(images) - len(state.skipped)} images scanned, {len(state.skipped)} skipped, "
@@ -101,7 +112,7 @@ def run(args) -> int:
     return 0
 
 
-def run_on_cluster(args, model, images, layers, state, todo, absorbed) -> None:
+def run_on_cluster(args, model, images, layers, state, todo, absorbed, framing) -> None:
     from ..maxes.distributed import local_threads, open_client, scan_on_cluster
 
     spec = model_spec(args, model)
@@ -113,7 +124,8 @@ def run_on_cluster(args, model, images, layers, state, todo, absorbed) -> None:
     with open_client(args.scheduler, args.workers) as client:
         scan_on_cluster(client, spec, images, layers, args.top, args.batch_size, todo,
                         args.partition_size, arrived, decode_threads=min(args.decode_threads, 1),
-                        threads=local_threads(args.workers) if args.workers else None)
+                        threads=local_threads(args.workers) if args.workers else None,
+                        framing=framing.as_dict())
 
 
 def model_spec(args, model):

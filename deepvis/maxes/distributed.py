@@ -110,25 +110,28 @@ def default_partition_size(ranges, workers: int, batch_size: int) -> int:
 
 
 def scan_partition(spec: ModelSpec, images: ImageList, layers, top: int, batch_size: int,
-                   decode_threads: int, threads: int | None = None) -> ScanState:
+                   decode_threads: int, threads: int | None = None,
+                   framing: dict | None = None) -> ScanState:
     """A task: the partial tables of one slice of the image list."""
+    from .framing import framing_from
     model = spec.load()
     state = ScanState.empty(layer_channels(model, layers), top)
     span = [(images.offset, images.offset + len(images))]
     return scan(model, images, layers, state, span, batch_size, decode_threads,
-                runner=spec.runner(layers, threads))
+                runner=spec.runner(layers, threads),
+                preprocess=framing_from(framing, model).preprocessor(model))
 
 
 def scan_on_cluster(client, spec: ModelSpec, images: ImageList, layers, top: int,
                     batch_size: int, ranges, partition_size: int | None,
                     on_partition: Callable[[ScanState], None], decode_threads: int = 1,
-                    threads: int | None = None) -> None:
+                    threads: int | None = None, framing: dict | None = None) -> None:
     """Scan `ranges` on the cluster; on_partition gets each partial state as it arrives.
     `threads`: onnxruntime intra-op threads per worker (None: one per core)."""
     distributed = _dask()
     size = partition_size or default_partition_size(ranges, worker_count(client), batch_size)
     futures = [client.submit(scan_partition, spec, images.subset(a, b), list(layers), top,
-                             batch_size, decode_threads, threads, pure=False)
+                             batch_size, decode_threads, threads, framing, pure=False)
                for a, b in partitions(ranges, size)]
     for future in distributed.as_completed(futures):
         on_partition(future.result())

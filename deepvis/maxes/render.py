@@ -10,13 +10,15 @@ output folder, so a Dask worker can render and the client write:
 - `max_im/<layer>/<layer>_<NNNN>.jpg`: 3x3 montage of the image crops (what the
   toolbox's jpgvis pane loads), `max_deconv/...` of the deconv crops, `max_bp/...`
   of the backprop crops (with the grad mode);
-- loose files as the original wrote them, `crops/<layer>/unit_<NNNN>/`: `maxim_<k>.png`,
-  `deconv_<k>.png`, `deconvnorm_<k>.png`, `backprop_<k>.png`, `backpropnorm_<k>.png`
-  (k = rank, 000 best) and `info.txt`.
+- loose files as the original wrote them, in its layout `<layer>/unit_<NNNN>/`:
+  `maxim_<k>.png`, `deconv_<k>.png`, `deconvnorm_<k>.png`, `backprop_<k>.png`,
+  `backpropnorm_<k>.png` (k = rank, 000 best) and `info.txt`; `outputs` picks which, as
+  the original's --do-* flags did.
 
-The image crops are the pixels the network saw (after crop and resize), not the
-original's mean-subtracted input (original-toolbox §12.21); the shipped jpgs look like
-natural crops too.
+Two kinds of image crop (RenderOptions.crops): "original", as the original's maxim files,
+the network input itself (mean subtracted, channels back in RGB order) over the crop's
+canvas, scaled so that zero is mid-gray; "natural", the pixels the network saw. The
+montages in max_im/ are always natural, as the toolbox's shipped jpgs are.
 """
 from __future__ import annotations
 
@@ -35,6 +37,10 @@ from .store import Maxes
 
 MONTAGE_FOLDERS = {"deconv": "max_deconv", "grad": "max_bp"}
 LOOSE_NAMES = {"deconv": "deconv", "grad": "backprop"}
+# the original's --do-* outputs: file stem -> backward mode it needs (None: forward only)
+OUTPUTS = {"maxim": None, "deconv": "deconv", "deconvnorm": "deconv", "backprop": "grad",
+           "backpropnorm": "grad", "info": None}
+CROP_KINDS = ("original", "natural")
 MISMATCH = 0.1          # the original warned when a re-run differed by more than this
 INFO_HEADER = "# is_conv val image_idx image_class i(if is_conv) j(if is_conv) filename"
 
@@ -45,6 +51,29 @@ class RenderOptions:
     loose: bool = True
     batch_size: int = 16
     jpeg_quality: int = 95
+    crops: str = "natural"                 # maxim_*.png: "original" or "natural"
+    outputs: frozenset | None = None       # only these loose files, no montages (--do-*)
+    framing: dict | None = None            # how images become inputs (None: as in MAXES)
+
+    @classmethod
+    def selective(cls, outputs, **kw) -> "RenderOptions":
+        """The original's --do-* selection: only those loose files, and only the backward
+        passes they need."""
+        outputs = frozenset(outputs)
+        modes = tuple(m for m in ("deconv", "grad")
+                      if any(OUTPUTS[o] == m for o in outputs))
+        return cls(modes=modes, outputs=outputs, **kw)
+
+    @property
+    def montages(self) -> bool:
+        return self.outputs is None
+
+    def wants(self, stem: str) -> bool:
+        return self.loose if self.outputs is None else stem in self.outputs
+
+    @property
+    def needs_network(self) -> bool:
+        return self.montages or any(self.wants(s) for s in OUTPUTS if s != "info")
 
 
 @dataclass(frozen=True)
@@ -64,12 +93,27 @@ def check_layer_name(layer: str) -> None:
 
 def montage_paths(layer: str, unit: int, options: RenderOptions) -> list[str]:
     """The files the toolbox loads for one unit (relative to the output folder)."""
+    if not options.montages:
+        return []
     folders = ["max_im"] + [MONTAGE_FOLDERS[m] for m in options.modes]
     return [f"{folder}/{layer}/{layer}_{unit:04d}.jpg" for folder in folders]
 
 
 def loose_folder(layer: str, unit: int) -> str:
-    return f"crops/{layer}/unit_{unit:04d}"
+    """The original's layout: <layer>/unit_<NNNN>/ directly in the output folder."""
+    return f"{layer}/unit_{unit:04d}"
+
+
+def written_paths(layer: str, unit: int, top: int, options: RenderOptions) -> list[str]:
+    """Every file one unit gets (relative), for the overwrite check."""
+    paths = montage_paths(layer, unit, options)
+    folder = loose_folder(layer, unit)
+    stems = [s for s in OUTPUTS if s != "info" and options.wants(s)
+             and (OUTPUTS[s] is None or OUTPUTS[s] in options.modes)]
+    paths += [f"{folder}/{s}_{k:03d}.png" for s in stems for k in range(top)]
+    if options.wants("info"):
+        paths.append(f"{folder}/info.txt")
+    return paths
 
 
 def entries(maxes: Maxes, layer: str, units) -> list[Entry]:
@@ -106,14 +150,19 @@ class InputCache:
 
 
 def render_units(model, maxes: Maxes, layer: str, units, options: RenderOptions,
-                 regions: RegionComputer | None = None) -> tuple[dict[str, bytes], int]:
-    """(files, mismatches): encoded files for `units` of `layer`, and how many re-runs
-    disagreed with the recorded value by more than MISMATCH."""
+                 regions: RegionComputer | None = None) -> tuple[dict[str, bytes], int, int]:
+    """(files, mismatches, units): encoded files for `units` of `layer`, how many re-runs
+    disagreed with the recorded value by more than MISMATCH, and how many units."""
+    from .framing import framing_from
+
     check_layer_name(layer)
     regions = regions or RegionComputer(model.graph)
     tile_hw = regions.canvas(layer)
     todo = sorted(entries(maxes, layer, units), key=lambda e: (e.image, e.unit, e.rank))
-    cache = InputCache(maxes.images, model.preprocess)
+    if not options.needs_network:
+        todo = []
+    framing = framing_from(options.framing or maxes.info.get("framing"), model)
+    cache = InputCache(maxes.images, framing.preprocessor(model))
     tiles: dict[tuple[int, int], dict[str, np.ndarray]] = {}
     mismatches = 0
     for start in range(0, len(todo), options.batch_size):
@@ -126,10 +175,15 @@ def render_units(model, maxes: Maxes, layer: str, units, options: RenderOptions,
                                                         blobs=[layer] if k == 0 else ())
             if k == 0:
                 mismatches += count_mismatches(blobs[layer], chunk)
+        if not options.modes:
+            mismatches += count_mismatches(model.forward(x, blobs=[layer])[layer], chunk)
+        swap = model.preprocessing.channel_swap
         for b, e in enumerate(chunk):
             region = regions.region(layer, max(e.y, 0), max(e.x, 0))
             rgb = input_to_rgb(x[b], model.preprocessing)
-            found = {"maxim": crops.image_tile(rgb, region, tile_hw)}
+            found = {"natural": crops.image_tile(rgb, region, tile_hw)}
+            found["maxim"] = found["natural"] if options.crops == "natural" else \
+                crops.gradient_tiles(x[b], region, tile_hw, swap)[0]
             for mode, grad in grads.items():
                 signed, norm = crops.gradient_tiles(grad[b], region, tile_hw,
                                                     model.preprocessing.channel_swap)
@@ -139,7 +193,7 @@ def render_units(model, maxes: Maxes, layer: str, units, options: RenderOptions,
     files = {}
     for unit in units:
         files.update(unit_files(maxes, layer, unit, tiles, tile_hw, options))
-    return files, mismatches
+    return files, mismatches, len(units)
 
 
 def unit_seeds(shape, chunk) -> np.ndarray:
@@ -160,17 +214,18 @@ def unit_files(maxes: Maxes, layer: str, unit: int, tiles: dict, tile_hw,
                options: RenderOptions) -> dict[str, bytes]:
     top = maxes.tables[layer].top
     found = [tiles.get((unit, rank)) for rank in range(top)]
-    kinds = ["maxim"] + [LOOSE_NAMES[m] for m in options.modes]
+    kinds = ["natural"] + [LOOSE_NAMES[m] for m in options.modes]
     out = {}
     for path, kind in zip(montage_paths(layer, unit, options), kinds):
         grid = crops.montage([t[kind] if t else crops.empty_tile(tile_hw) for t in found],
                              tile_hw)
         out[path] = encode(grid, ".jpg", options.jpeg_quality)
-    if options.loose:
-        folder = loose_folder(layer, unit)
-        for rank, tile in enumerate(found):
-            for kind, image in (tile or {}).items():
+    folder = loose_folder(layer, unit)
+    for rank, tile in enumerate(found):
+        for kind, image in (tile or {}).items():
+            if kind != "natural" and options.wants(kind):
                 out[f"{folder}/{kind}_{rank:03d}.png"] = encode(image, ".png")
+    if options.wants("info"):
         out[f"{folder}/info.txt"] = info_text(maxes, layer, unit).encode()
     return out
 

@@ -35,10 +35,12 @@ def batch_state(runner: MaximaRunner, batch: Batch) -> ScanState:
 
 def scan(model, images: ImageList, layers, state: ScanState, ranges, batch_size: int,
          decode_threads: int = 2, on_batch: Callable[[Batch, ScanState], None] | None = None,
-         runner: MaximaRunner | None = None) -> ScanState:
-    """Scan the index ranges into `state` (updated in place and returned)."""
+         runner: MaximaRunner | None = None, preprocess=None) -> ScanState:
+    """Scan the index ranges into `state` (updated in place and returned). `preprocess`
+    turns a decoded image into the network input (default: the model's, as the toolbox)."""
     runner = runner or MaximaRunner(model, layers)
-    for batch in batches(images, ranges, model.preprocess, batch_size, decode_threads):
+    preprocess = preprocess or model.preprocess
+    for batch in batches(images, ranges, preprocess, batch_size, decode_threads):
         state.absorb(batch_state(runner, batch))
         if on_batch is not None:
             on_batch(batch, state)

@@ -4,7 +4,8 @@ An uncompressed NumPy .npz (read it with `np.load(path)`; no pickled objects, so
 allow_pickle=False works). Keys:
 
 - `format`: "deepvis-maxes/1".
-- `info`: JSON text: model, settings, backend, top N, layers, image count.
+- `info`: JSON text: model, settings, backend, top N, layers, image count, and `framing`
+  (how photos became inputs, see deepvis.maxes.framing; crop-max-patches reuses it).
 - `layers`: (L,) str, the scanned layers in the order asked for.
 - `images`: (M,) str, every listed image; the position is the image index.
 - `image_root`: str, the folder `images` are relative to (absolute paths stay absolute).
