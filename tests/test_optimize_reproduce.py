@@ -43,3 +43,24 @@ def test_reproduce_runs_on_a_caffenet_and_prints_the_comparison(tmp_path, capsys
     assert main(["reproduce", "flamingo", "--model", str(model), "--max-iter", "2", "--quiet",
                  "--output-dir", str(out)]) == 1
     assert "Cowardly" in capsys.readouterr().err
+
+
+def test_presets_on_caffenet_keep_the_papers_learning_rates_exactly(tmp_path, capsys):
+    """CaffeNet's input is the pixel minus the mean at scale 1: the effective values written
+    to info.txt and info.json are the paper's, bit for bit, with no conversion notice."""
+    import json
+
+    from deepvis.optimize.params import PRESETS
+    from tests.fixtures_caffenet import synthetic_caffenet_onnx
+
+    model = synthetic_caffenet_onnx(tmp_path)
+    out = tmp_path / "out"
+    assert main(["optimize", "--model", str(model), "--push-channel", "130", "--max-iter", "1",
+                 "--preset", "paper1", "--quiet", "--skipbig",
+                 "--output-prefix", str(out / "opt")]) == 0
+    assert "step sizes" not in capsys.readouterr().err
+    doc = json.load(open(out / "opt_fc8_0130_0_info.json"))
+    assert doc["params"]["lr_params"] == PRESETS["paper1"]["lr_params"]
+    assert doc["run"]["input_scale"] == 1.0
+    assert "lr_params: {'max_lr': 100.0, 'desired_prog': 2.0}" in \
+        open(out / "opt_fc8_0130_0_info.txt").read()
