@@ -22,6 +22,7 @@ COMMANDS = (
     "reproduce",
     "find_maxes",
     "crop_max_patches",
+    "convert_original",
     "toolbox",
     "render",
     "serve",
