@@ -62,27 +62,5 @@ def save_image(path, rgb: np.ndarray, overwrite: bool = False) -> None:
         tmp.write_bytes(data.tobytes())
 
 
-def read_image(path) -> np.ndarray:
-    """BGR uint8 as cv2.imread gives it; a clear error for a missing or unreadable file."""
-    path = pathlib.Path(path)
-    if not path.is_file():
-        raise DeepvisError(f"input {path} does not exist")
-    image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise FormatError(f"{path} is not an image OpenCV can read")
-    if image.dtype != np.uint8:
-        image = cv2.convertScaleAbs(image, alpha=255.0 / max(1, int(image.max())))
-    return image
-
-
-def read_network_input(path) -> np.ndarray:
-    """A .npy holding the network input itself, (C,H,W) or (N,C,H,W)."""
-    try:
-        x = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise FormatError(f"{path} is not a readable .npy array: {exc}") from exc
-    if x.ndim == 3:
-        x = x[None]
-    if x.ndim != 4:
-        raise FormatError(f"{path}: expected shape (C,H,W) or (N,C,H,W), got {x.shape}")
-    return x.astype(np.float32)
+# Reading user inputs, with limits, lives in deepvis.readers; these names stay importable here.
+from .readers import read_image, read_network_input  # noqa: E402,F401

@@ -126,6 +126,15 @@ def run(args) -> int:
                 model.blob_shapes[layer][1] != maxes.tables[layer].values.shape[0]:
             raise DeepvisError(f"layer {layer!r} of {args.maxes} does not match the model "
                                f"(was MAXES made with another network?)")
+        shape, table = model.blob_shapes[layer], maxes.tables[layer]
+        filled = table.image_index >= 0
+        if len(shape) == 4:
+            outside = (table.y < 0) | (table.y >= shape[2]) | (table.x < 0) | (table.x >= shape[3])
+        else:  # a unit of a fully connected layer has no location
+            outside = (table.y != -1) | (table.x != -1)
+        if (filled & outside).any():
+            raise DeepvisError(f"layer {layer!r} of {args.maxes}: a maximum lies outside the "
+                               f"blob {shape}")
 
     from tqdm import tqdm
     total = sum(len(units) for _, units in jobs)

@@ -82,7 +82,7 @@ def run(args) -> int:
     remove_temporaries(output)
     if args.force:
         discard_checkpoint(ckpt)
-    state = load_checkpoint(ckpt, digest)
+    state = load_checkpoint(ckpt, digest, channels, args.top)
     if state is None:
         refuse_overwrite(output, args.force)
         state = ScanState.empty(channels, args.top)

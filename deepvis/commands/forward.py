@@ -1,6 +1,7 @@
 """`deepvis forward MODEL --input FILE...`: classify images, optionally save every blob."""
 from __future__ import annotations
 
+import argparse
 import json
 import pathlib
 
@@ -20,12 +21,32 @@ def register(sub) -> None:
     add_model_args(p)
     p.add_argument("--input", "-i", nargs="+", required=True, metavar="FILE",
                    help="images (jpg, png, ...) or .npy network inputs; all run as one batch")
-    p.add_argument("--top", type=int, default=5, metavar="K", help="classes to print (default 5)")
+    p.add_argument("--top", type=positive_int, default=5, metavar="K",
+                   help="classes to print (default 5)")
     p.add_argument("--json", action="store_true", help="print results as JSON")
     p.add_argument("--save-blobs", metavar="OUT.npz",
                    help="write every visible blob, keyed by name, shapes (N,C,H,W) or (N,C)")
     p.add_argument("--force", action="store_true", help="overwrite --save-blobs if it exists")
     p.set_defaults(run=run)
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def refuse_non_finite(output: np.ndarray, names, blob: str) -> None:
+    """NaN scores would print as a ranking of nothing: say which input gave them."""
+    finite = np.isfinite(output.reshape(len(output), -1)).all(axis=1)
+    if not finite.all():
+        raise DeepvisError(f"the network's output {blob!r} for {names[int(np.argmin(finite))]} "
+                           "is NaN or infinite (check the model's weights and the input)")
 
 
 def load_inputs(model, files) -> tuple[np.ndarray, list[str]]:
@@ -66,6 +87,7 @@ def run(args) -> int:
     if args.save_blobs:
         save_npz(args.save_blobs, blobs, overwrite=args.force)
     if args.json:
+    refuse_non_finite(blobs[prob_blob(model)], names, prob_blob(model))
         print(json.dumps(results, indent=1))
     else:
         for result in results:

@@ -54,3 +54,33 @@ def run(args) -> int:
         else model.settings.get("input_updater_capture_device")
     ToolboxApp(Session(model, StaticFiles(model.settings, args.input_dir)), device=device).run()
     return 0
+def display_problem(environ=None, platform: str | None = None) -> str | None:
+    """Why no window can open here, or None. On Linux, Qt aborts the whole process (SIGABRT)
+    when it finds no display, so the check comes first."""
+    import os
+    import sys
+
+    environ = os.environ if environ is None else environ
+    platform = sys.platform if platform is None else platform
+    if not platform.startswith("linux") or environ.get("QT_QPA_PLATFORM") or \
+            environ.get("WAYLAND_DISPLAY"):
+        return None
+    display = environ.get("DISPLAY", "")
+    if not display:
+        return "no display (DISPLAY is not set)"
+    host, _, number = display.rpartition(":")
+    number = number.split(".")[0]
+    if host in ("", "unix") and number.isdigit() and \
+            not os.path.exists(f"/tmp/.X11-unix/X{number}"):
+        return f"no X server for DISPLAY={display}"
+    return None
+
+
+    from ..errors import DeepvisError
+
+    problem = display_problem()
+    if problem:
+        raise DeepvisError(f"{problem}: the live window needs a display. Without one, draw "
+                           "frames with `deepvis render --model MODEL --input IMAGE --keys ... "
+                           "--out FRAME.png`, or serve the toolbox to a browser with "
+                           "`deepvis serve`")

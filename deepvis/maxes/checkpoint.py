@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import DeepvisError
 from .images import ImageList
-from .store import Maxes, from_arrays, read_npz, to_arrays
+from .store import Maxes, check_maxes, from_arrays, read_npz, to_arrays
 from .tracker import TopTable, empty_table, merge
 from ..fileio import save_npz
 
@@ -108,8 +108,11 @@ def save_checkpoint(path, state: ScanState, images: ImageList, info: dict, diges
     save_npz(path, arrays, overwrite=True)
 
 
-def load_checkpoint(path, digest: str) -> ScanState | None:
-    """The saved state, None when there is none; an error when it is another run's."""
+def load_checkpoint(path, digest: str, channels: dict | None = None,
+                    top: int | None = None) -> ScanState | None:
+    """The saved state, None when there is none; an error when it is another run's, or
+    when it is impossible (progress beyond the listing, tables of images not scanned,
+    other layers, channel counts or top N than `channels` and `top`)."""
     path = pathlib.Path(path)
     remove_temporaries(path)
     if not path.exists():
@@ -119,7 +122,28 @@ def load_checkpoint(path, digest: str) -> ScanState | None:
         raise DeepvisError(f"{path} is the checkpoint of a different run (other model, layers, "
                            "top N or image list); pass --force to discard it and start over")
     maxes = from_arrays(data)
-    return ScanState(maxes.tables, Coverage(map(tuple, data["done"].tolist())), maxes.skipped)
+    check_maxes(maxes, path)
+    done = np.asarray(data.get("done", np.zeros((0, 2), np.int64)))
+    total = len(maxes.images)
+    if done.dtype.kind not in "iu" or done.ndim != 2 or done.shape[1:] != (2,) or \
+            ((done[:, 0] < 0) | (done[:, 1] > total) | (done[:, 0] >= done[:, 1])).any():
+        raise DeepvisError(f"{path}: its progress ('done' ranges) is impossible for "
+                           f"{total} images; pass --force to discard it")
+    coverage = Coverage(map(tuple, done.tolist()))
+    scanned = np.zeros(total + 1, bool)
+    for start, end in coverage.ranges:
+        scanned[start:end] = True
+    used = np.concatenate([t.image_index.ravel() for t in maxes.tables.values()] +
+                          [np.asarray(list(maxes.skipped), np.int64)])
+    if (~scanned[used[used >= 0]]).any():
+        raise DeepvisError(f"{path}: its tables hold images it has not scanned; pass --force "
+                           "to discard it")
+    if channels is not None and ({k: t.values.shape[0] for k, t in maxes.tables.items()}
+                                 != dict(channels) or
+                                 any(t.top != top for t in maxes.tables.values())):
+        raise DeepvisError(f"{path}: its tables do not match the layers' channels or the top "
+                           "N of this run; pass --force to discard it")
+    return ScanState(maxes.tables, coverage, maxes.skipped)
 
 
 def discard_checkpoint(path) -> None:

@@ -76,7 +76,7 @@ def _read_list(path: pathlib.Path) -> ImageList:
     except UnicodeDecodeError as exc:
         raise DeepvisError(f"{path} is not a text list of images: {exc}") from exc
     paths, labels = [], []
-    for line in lines:
+    for number, line in enumerate(lines, 1):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
@@ -87,6 +87,11 @@ def _read_list(path: pathlib.Path) -> ImageList:
         else:
             paths.append(line)
             labels.append(NO_LABEL)
+        if pathlib.PurePath(paths[-1]).suffix.lower() not in IMAGE_SUFFIXES:
+            # a list names image files: anything else is the wrong file given to --images
+            raise DeepvisError(f"{path}:{number}: {paths[-1][:80]!r} is not an image file name "
+                               f"({', '.join(sorted(IMAGE_SUFFIXES))}); --images takes a "
+                               "folder of images or a list of `path [label]` lines")
     if not paths:
         raise DeepvisError(f"{path} lists no images")
     return ImageList(path.parent.resolve(), tuple(paths), np.asarray(labels, np.int64))

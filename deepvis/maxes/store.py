@@ -98,4 +98,36 @@ def read_npz(path) -> dict[str, np.ndarray]:
 
 
 def read_maxes(path) -> Maxes:
-    return from_arrays(read_npz(path))
+    maxes = from_arrays(read_npz(path))
+    check_maxes(maxes, path)
+    return maxes
+
+
+def check_maxes(maxes: Maxes, source) -> None:
+    """Refuse tables no scan could have written (a crafted or damaged file): mismatched
+    shapes, image indices outside the listing, filled slots without a value."""
+    count = len(maxes.images.paths)
+    if np.shape(maxes.images.labels) != (count,):
+        raise FormatError(f"{source}: {count} images but {np.size(maxes.images.labels)} labels")
+    for index in maxes.skipped:
+        if not 0 <= index < count:
+            raise FormatError(f"{source}: skipped image {index} is not among its {count} images")
+    if not isinstance(maxes.info, dict):
+        raise FormatError(f"{source}: 'info' is not a JSON object")
+    for layer, table in maxes.tables.items():
+        what = f"{source}: layer {layer!r}"
+        arrays = table.arrays()
+        shape = np.shape(arrays[0])
+        if len(shape) != 2 or 0 in shape or any(np.shape(a) != shape for a in arrays):
+            raise FormatError(f"{what}: tables must all be (channels, N) with N >= 1, got "
+                              f"{[np.shape(a) for a in arrays]}")
+        if arrays[0].dtype.kind != "f" or any(a.dtype.kind not in "iu" for a in arrays[1:]):
+            raise FormatError(f"{what}: values must be float and indices integers")
+        index, y, x = table.image_index, table.y, table.x
+        if ((index < -1) | (index >= count)).any():
+            raise FormatError(f"{what}: an image index is outside 0..{count - 1}")
+        if ((y < -1) | (x < -1)).any():
+            raise FormatError(f"{what}: a location is negative")
+        empty = index == -1
+        if (empty != np.isneginf(table.values)).any() or np.isnan(table.values).any():
+            raise FormatError(f"{what}: filled slots must have a value and empty ones -inf")

@@ -12,6 +12,7 @@ import ast
 import collections
 import copy
 import dataclasses
+import math
 import re
 
 from ..errors import DeepvisError
@@ -214,7 +215,9 @@ def _is_int(value) -> bool:
 
 
 def _is_number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite int or float: NaN or infinity in any flag would poison every pixel."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        math.isfinite(value)
 
 
 def parse_literal(text: str, flag: str):

@@ -15,7 +15,8 @@ import cv2
 import numpy as np
 
 from ..errors import DeepvisError
-from ..preprocess import to_square
+from ..preprocess import as_rgb, to_square
+from ..readers import read_image
 
 MODES = ("directory", "image_list", "siamese_image_list")
 
@@ -56,11 +57,9 @@ def list_static_files(mode: str, directory, regexp: str = r".*\.(jpg|jpeg|png)$"
 
 
 def read_rgb_file(path) -> np.ndarray:
-    """An image file as 3-channel RGB uint8 (gray and alpha converted)."""
-    image = cv2.imread(os.fspath(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise DeepvisError(f"cannot read image {path}")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    """An image file as 3-channel RGB uint8 (gray and alpha converted), read as `forward`
+    reads it (deepvis.readers: the same limits and the same 16-bit conversion)."""
+    return as_rgb(read_image(path))
 
 
 def camera_frame(bgr: np.ndarray, mirror: bool = True) -> np.ndarray:

@@ -78,6 +78,9 @@ class KeyReader:
         return name
 
 
+MAX_KEYS = 10_000  # each key redraws a frame: more is a typo, not a visualization
+
+
 def parse_keys(text: str | None) -> list[str]:
     """A key sequence for `deepvis render --keys`: names separated by spaces or commas.
 
@@ -91,6 +94,9 @@ def parse_keys(text: str | None) -> list[str]:
             times = int(count) if count else 1
         except ValueError:
             raise ValueError(f"bad repeat count in key token {token}*{count}") from None
+        if not 0 <= times <= MAX_KEYS:
+            raise ValueError(f"repeat count {times} in key token {token}*{count} is out of "
+                             f"range (0 to {MAX_KEYS})")
         if token in NAMED_KEYS:
             names = [token]
         else:
@@ -99,5 +105,7 @@ def parse_keys(text: str | None) -> list[str]:
             if unknown:
                 raise ValueError(f"unknown key {token!r}: use single letters or digits, or one "
                                  f"of {', '.join(NAMED_KEYS)}")
+        if len(keys) + len(names) * times > MAX_KEYS:
+            raise ValueError(f"the key sequence is longer than {MAX_KEYS} keys")
         keys.extend(names * times)
     return keys

@@ -1,0 +1,87 @@
+"""The Figure 3 sheet on EfficientNet-Lite0: its total time, and what one unit-iteration
+costs inside the sheet's batches against one unit optimized alone.
+
+Run: python bench/bench_figures.py [--iters 20] [--rounds 3] [--sheet] [--out DIR]
+
+Side by side, in --rounds interleaved rounds (alone, batch, alone, batch, ...): one fc
+unit (130, flamingo) alone for --iters iterations, and the 20 default units as one batch
+(as `deepvis figure3` runs each setting) for --iters iterations, both with paper3 in the
+model's units; the median of each gives the time per unit-iteration, and their ratio is
+what batching saves. With --sheet it then runs the whole sheet as a user would
+(`deepvis figure3 efficientnet-lite0`: 20 units x 5 settings x 200 iterations, judged)
+into --out and reports its wall time and its time per unit-iteration against the alone
+figure. The model is loaded as the command loads it (onnxruntime keeps its buffers).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from deepvis.figures.runner import ModelRef, space_of  # noqa: E402
+from deepvis.figures.units import LITE_CLASSES  # noqa: E402
+from deepvis.optimize import FindParams, optimize  # noqa: E402
+from deepvis.optimize.params import resolve  # noqa: E402
+
+MODEL = "efficientnet-lite0"
+
+
+def unit_params(units, iters: int, input_scale: float) -> list[FindParams]:
+    values = resolve({"push_layer": "fc", "max_iter": iters}, "paper3", None, input_scale)
+    return [FindParams(**dict(values, push_channel=u)) for u in units]
+
+
+def seconds(model, params, space) -> float:
+    start = time.perf_counter()
+    optimize(model, params, space, progress=False)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iters", type=int, default=20, help="iterations per timed run")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--sheet", action="store_true", help="also run the whole sheet")
+    parser.add_argument("--out", help="folder for --sheet (default: a temporary one)")
+    args = parser.parse_args()
+
+    model = ModelRef(MODEL).load()
+    space = space_of(model)
+    scale = getattr(space, "input_scale", 1.0)
+    alone = unit_params([130], args.iters, scale)
+    batch = unit_params(LITE_CLASSES, args.iters, scale)
+    seconds(model, unit_params([130], 2, scale), space)            # warm both sessions
+    seconds(model, unit_params(LITE_CLASSES, 2, scale), space)
+    times = {"alone": [], "batch": []}
+    for _ in range(args.rounds):
+        times["alone"].append(seconds(model, alone, space) / args.iters)
+        times["batch"].append(seconds(model, batch, space) / (args.iters * len(batch)))
+    per_alone = statistics.median(times["alone"]) * 1000
+    per_batch = statistics.median(times["batch"]) * 1000
+    print(f"{MODEL}, fc, paper3, {args.iters} iterations, median of {args.rounds} rounds")
+    print(f"  one unit alone:          {per_alone:8.1f} ms per unit-iteration "
+          f"(rounds: {', '.join(f'{t * 1000:.1f}' for t in times['alone'])})")
+    print(f"  {len(batch)} units as one batch: {per_batch:8.1f} ms per unit-iteration "
+          f"(rounds: {', '.join(f'{t * 1000:.1f}' for t in times['batch'])})")
+    print(f"  batch / alone: {per_batch / per_alone:.2f}")
+    if not args.sheet:
+        return
+    from deepvis.cli import main as cli
+
+    out = args.out or tempfile.mkdtemp(prefix="figure3-")
+    start = time.perf_counter()
+    assert cli(["figure3", MODEL, "--out", out, "--quiet"]) == 0
+    total = time.perf_counter() - start
+    unit_iters = 5 * len(LITE_CLASSES) * 200
+    per_sheet = total / unit_iters * 1000
+    print(f"  figure3 sheet (5 settings x {len(LITE_CLASSES)} units x 200 iterations, judged): "
+          f"{total:.0f} s, {per_sheet:.1f} ms per unit-iteration = "
+          f"{per_sheet / per_alone:.2f} x alone; in {out}")
+
+
+if __name__ == "__main__":
+    main()
