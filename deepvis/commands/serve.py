@@ -42,7 +42,7 @@ def run(args) -> int:
     from aiohttp import web
 
     from ..errors import DeepvisError
-    from ..web.server import Hub, is_loopback, make_app, new_token, url_for
+    from ..web.server import Hub, is_loopback, make_app, token_for, url_for
     from .toolbox import open_toolbox_model
 
     if not 0 <= args.port < 65536:
@@ -50,7 +50,7 @@ def run(args) -> int:
     if args.max_upload_mb <= 0 or args.max_pages < 1:
         raise DeepvisError("--max-upload-mb and --max-pages must be positive")
     loopback = is_loopback(args.host)
-    token = args.token or (None if loopback else new_token())
+    token = token_for(args.host, args.token)
     model = open_toolbox_model(args)
     device = args.capture_device if args.capture_device is not None \
         else model.settings.get("input_updater_capture_device")

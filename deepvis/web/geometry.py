@@ -56,6 +56,15 @@ class TileGrid:
         return unit, (oy * self.map_h // self.tile_h, ox * self.map_w // self.tile_w)
 
 
+    def centre(self, unit: int) -> tuple[int, int]:
+        """Frame pixel (x, y) at the middle of a unit's tile (where a click selects it)."""
+        row, col = divmod(unit, self.cols)
+        sx = col * (self.tile_w + 2) + 1 + self.tile_w / 2
+        sy = row * (self.tile_h + 2) + 1 + self.tile_h / 2
+        return (self.left + int(sx * self.shown_w / self.image_w),
+                self.top + int(sy * self.shown_h / self.image_h))
+
+
 def tile_grid(state, drawer) -> TileGrid | None:
     """The current layer's grid as the layers pane draws it; None when it shows no grid
     (zoomed into one unit or the back result)."""

@@ -95,4 +95,4 @@ def display_name(name) -> str:
         return "(no image yet: drop one on the page)"
     if isinstance(name, tuple):
         return " | ".join(name)
-    return name[len(UPLOAD):] if name.startswith(UPLOAD) else name
+    return name[len(UPLOAD):].partition(": ")[2] if name.startswith(UPLOAD) else name

@@ -15,6 +15,7 @@ import ipaddress
 import json
 import pathlib
 import secrets
+import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
@@ -35,6 +36,7 @@ STATIC_FILES = {"app.js": "text/javascript", "style.css": "text/css"}
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 MAX_UPLOAD = 16 * 1024 ** 2
 THUMB_HEIGHT = 72
+HUB = web.AppKey("hub", object)
 
 
 def is_loopback(host: str) -> bool:
@@ -83,7 +85,7 @@ def make_app(hub: Hub, token: str | None = None, loopback: bool = True,
              max_upload: int = MAX_UPLOAD) -> web.Application:
     app = web.Application(client_max_size=max_upload,
                           middlewares=[_guard(token, loopback)])
-    app["hub"] = hub
+    app[HUB] = hub
     app.add_routes([
         web.get("/", _index),
         web.get("/static/{name}", _static),
@@ -157,18 +159,18 @@ def safe_path(root, relative: str) -> pathlib.Path:
 
 
 async def _input_file(request):
-    hub: Hub = request.app["hub"]
+    hub: Hub = request.app[HUB]
     root = hub.inputs_dir if hub.inputs_dir.is_dir() else None
     return web.FileResponse(safe_path(root, request.match_info["path"]))
 
 
 async def _unit_file(request):
-    hub: Hub = request.app["hub"]
+    hub: Hub = request.app[HUB]
     return web.FileResponse(safe_path(hub.unit_dir, request.match_info["path"]))
 
 
 async def _thumb(request):
-    hub: Hub = request.app["hub"]
+    hub: Hub = request.app[HUB]
     try:
         index = int(request.match_info["index"])
         name = hub.input_names()[index]
@@ -195,7 +197,7 @@ def _thumbnail(path) -> bytes:
 
 # -- uploads ----------------------------------------------------------------------------
 async def _upload(request):
-    hub: Hub = request.app["hub"]
+    hub: Hub = request.app[HUB]
     client = hub.clients.get(request.query.get("client", ""))
     if client is None:
         raise web.HTTPNotFound(text="no such page: reload it")
@@ -212,7 +214,7 @@ async def _upload(request):
 
 # -- the page's WebSocket ------------------------------------------------------------------
 async def _websocket(request):
-    hub: Hub = request.app["hub"]
+    hub: Hub = request.app[HUB]
     ws = web.WebSocketResponse(max_msg_size=MAX_MESSAGE * 4, heartbeat=30, compress=False)
     await ws.prepare(request)
     if len(hub.clients) >= hub.max_clients:
@@ -290,7 +292,7 @@ async def _send_frames(client: Client, ws, wake: asyncio.Event, lock, pool) -> N
 
 
 async def _shutdown(app) -> None:
-    hub: Hub = app["hub"]
+    hub: Hub = app[HUB]
     await asyncio.get_running_loop().run_in_executor(None, hub.close)
 
 
@@ -299,8 +301,18 @@ def new_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+def token_for(host: str, given: str | None = None) -> str | None:
+    """The token requests must carry: the one given, else none on loopback and a fresh
+    random one on any other address (as Jupyter does)."""
+    if given:
+        return given
+    return None if is_loopback(host) else new_token()
+
+
 def url_for(host: str, port: int, token: str | None) -> str:
     shown = "localhost" if host in ("127.0.0.1", "localhost") else host
+    if shown in ("", "0.0.0.0", "::"):          # every address: name this machine
+        shown = socket.gethostname()
     if ":" in shown:
         shown = f"[{shown}]"
     return f"http://{shown}:{port}/" + (f"?token={token}" if token else "")
