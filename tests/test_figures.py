@@ -183,3 +183,35 @@ def test_optimize_layer_on_a_dask_cluster_writes_the_same_montages(tiny_path, tm
         spread = montages(tmp_path / "spread", "--scheduler", cluster.scheduler_address)
     assert list(here) == [f"conv_{u:04d}_montage.jpg" for u in range(4)] + ["whole_layer.jpg"]
     assert spread == here
+
+
+def test_default_units_exist_in_their_models_and_name_the_papers_classes():
+    from deepvis import load_model
+    from deepvis.caffe.parse import read_prototxt
+    from deepvis.figures import units as U
+    from deepvis.labels import imagenet_labels
+    from tests.fixtures_caffenet import DEPLOY
+
+    labels = imagenet_labels()
+    assert [labels[c] for c in U.PAPER_CLASSES] == [
+        "flamingo", "pelican", "hartebeest", "pool table", "ground beetle", "Indian cobra",
+        "beach wagon", "black swan", "gorilla", "ostrich", "school bus"]
+    assert len(U.LITE_CLASSES) == len(set(U.LITE_CLASSES)) == 20
+    outputs = {layer.name: (layer.params.get("convolution_param")
+                            or layer.params.get("inner_product_param"))["num_output"]
+               for layer in read_prototxt(DEPLOY).layers
+               if layer.type in ("Convolution", "InnerProduct")}
+    layer, classes = U.FIGURE3["caffenet-yos"]
+    assert layer == "fc8" and max(classes) < outputs["fc8"]
+    for layer, units in U.FIGURE4["caffenet-yos"]:
+        assert max(units) < outputs[layer], layer
+    assert dict(U.FIGURE4["caffenet-yos"])["conv5"][:2] == (151, 26)
+    lite0 = load_model("efficientnet-lite0")
+    assert U.figure3_units(lite0, "efficientnet-lite0") == ("fc", U.LITE_CLASSES)
+    rows = U.figure4_units(lite0, "efficientnet-lite0")
+    assert [layer for layer, _ in rows] == ["stem", "block03", "block06", "block11", "head", "fc"]
+    for layer, units in rows:
+        assert max(units) < lite0.blob_shapes[layer][1], layer
+    # any other model: a spread of its conv blobs and its class layer
+    rows = U.figure4_units(lite0, "some-model.onnx")
+    assert rows[0][0] == "stem" and rows[-1][0] == "fc" and len(rows) == 6
