@@ -13,6 +13,7 @@ import shutil
 import socket
 import tarfile
 import threading
+import urllib.parse
 
 import numpy as np
 import pytest
@@ -33,13 +34,17 @@ TIMEOUT = 5.0
 # -- a local file server ---------------------------------------------------------------------
 class FileServer:
     """Serves `files` (URL path -> bytes or a file path). Knobs: honour Range or not, cut
-    responses short."""
+    responses short, leave out Content-Length, set a Content-Type, hold a response halfway
+    until an event is set."""
 
     def __init__(self):
         self.files: dict[str, bytes | pathlib.Path] = {}
         self.requests: list[tuple[str, str | None]] = []     # (path, Range header)
         self.honour_range = True
         self.drops: dict[str, list[int]] = {}      # path -> bytes sent before closing, per request
+        self.no_length: set[str] = set()           # paths answered without Content-Length
+        self.content_types: dict[str, str] = {}
+        self.gates: dict[str, threading.Event] = {}   # path -> send half, wait for the event
         owner = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -68,11 +73,19 @@ class FileServer:
                     self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
                 else:
                     self.send_response(200)
-                self.send_header("Content-Length", str(size - start))
+                if self.path not in owner.no_length:
+                    self.send_header("Content-Length", str(size - start))
+                if self.path in owner.content_types:
+                    self.send_header("Content-Type", owner.content_types[self.path])
                 self.end_headers()
                 cuts = owner.drops.get(self.path)
                 cut = cuts.pop(0) if cuts else None
+                gate = owner.gates.get(self.path)
                 with open_from(start) as source:
+                    if gate is not None:
+                        self.wfile.write(source.read((size - start) // 2))
+                        self.wfile.flush()
+                        gate.wait(60)
                     if cut is None:
                         shutil.copyfileobj(source, self.wfile, 1 << 20)
                     else:
@@ -300,6 +313,162 @@ def test_unchecked_file_gets_its_sha256_recorded_and_checked_later(server, tmp_p
     dest.write_bytes(data[::-1])                  # tampered after download
     with pytest.raises(DeepvisError, match="does not match"):
         dl.ensure_file([server.url("/w.bin")], dest, Expected(), say=lambda line: None)
+
+
+# -- files without a published digest: checked for what they are before they are pinned --------
+def small_caffemodel(seed: int = 0) -> bytes:
+    from tests.caffe_writer import net_message
+    rng = np.random.default_rng(seed)
+    return net_message([("conv1", "Convolution", [rng.standard_normal((192, 3, 11, 11))
+                                                  .astype(np.float32), np.zeros(192, np.float32)])])
+
+
+def unchecked_download(server, path, dest, lines):
+    return dl.ensure_file([server.url(path)], dest, Expected(), timeout=TIMEOUT, retries=1,
+                          progress=False, say=lines.append)
+
+
+@pytest.mark.parametrize("body, content_type", [
+    (b"<!DOCTYPE html>\n<html><body>Service unavailable</body></html>" + b" " * 5000, None),
+    (b"<html><head><title>Login</title></head></html>", "text/html; charset=utf-8"),
+])
+def test_an_html_page_served_with_200_is_never_installed_or_pinned(server, tmp_path, body,
+                                                                    content_type):
+    server.files["/caffenet-yos-weights"] = body
+    if content_type:
+        server.content_types["/caffenet-yos-weights"] = content_type
+    dest = tmp_path / "caffenet-yos-weights"
+    lines = []
+    with pytest.raises(dl.DownloadError, match="web page"):
+        unchecked_download(server, "/caffenet-yos-weights", dest, lines)
+    assert not dest.exists() and not dl.record_path(dest).exists()
+    assert not dl.part_path(dest).exists()
+
+
+def test_a_truncated_body_without_content_length_is_refused(server, tmp_path):
+    weights = small_caffemodel()
+    server.files["/caffenet-yos-weights"] = weights[:len(weights) * 2 // 3]
+    server.no_length.add("/caffenet-yos-weights")
+    dest = tmp_path / "caffenet-yos-weights"
+    with pytest.raises(dl.DownloadError, match="not a readable Caffe .caffemodel"):
+        unchecked_download(server, "/caffenet-yos-weights", dest, [])
+    assert not dest.exists() and not dl.record_path(dest).exists()
+    server.files["/caffenet-yos-weights"] = weights            # the whole file: accepted
+    unchecked_download(server, "/caffenet-yos-weights", dest, [])
+    assert dest.read_bytes() == weights
+    assert dl.record_path(dest).read_text().split()[0] == hashlib.sha256(weights).hexdigest()
+
+
+def test_a_zero_filled_part_is_not_resumed_into_the_file(server, tmp_path):
+    weights = small_caffemodel()
+    server.files["/caffenet-yos-weights"] = weights
+    dest = tmp_path / "caffenet-yos-weights"
+    dl.part_path(dest).write_bytes(b"\0" * (len(weights) // 2))
+    lines = []
+    unchecked_download(server, "/caffenet-yos-weights", dest, lines)
+    assert dest.read_bytes() == weights
+    assert any("does not continue into the file" in line for line in lines)
+    overlap_start = len(weights) // 2 - dl.OVERLAP
+    assert server.ranges("/caffenet-yos-weights") == [f"bytes={overlap_start}-", None]
+
+
+def test_a_good_part_of_an_unchecked_file_resumes_after_an_overlap_check(server, tmp_path):
+    weights = small_caffemodel()
+    server.files["/caffenet-yos-weights"] = weights
+    dest = tmp_path / "caffenet-yos-weights"
+    half = len(weights) // 2
+    dl.part_path(dest).write_bytes(weights[:half])
+    unchecked_download(server, "/caffenet-yos-weights", dest, [])
+    assert dest.read_bytes() == weights
+    assert server.ranges("/caffenet-yos-weights") == [f"bytes={half - dl.OVERLAP}-"]
+
+
+def test_an_unchecked_file_placed_by_hand_is_checked_before_it_is_pinned(server, tmp_path):
+    dest = tmp_path / "ilsvrc_2012_mean.npy"
+    buffer = io.BytesIO()
+    np.save(buffer, np.ones((3, 16, 16)))
+    dest.write_bytes(buffer.getvalue()[:-100])                  # cut short
+    with pytest.raises(DeepvisError, match="header says"):
+        unchecked_download(server, "/m.npy", dest, [])
+    assert not dl.record_path(dest).exists() and server.requests == []
+
+
+def caffenet_yos_files(base: str) -> dict[str, bytes]:
+    """Small but well-formed stand-ins for every caffenet-yos file, at their rebased URLs."""
+    files = {}
+    for remote in MODELS["caffenet-yos"].files:
+        if remote.unpack_sentinel:
+            buffer = io.BytesIO()
+            with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+                info = tarfile.TarInfo(remote.unpack_sentinel)
+                info.size = 4
+                tar.addfile(info, io.BytesIO(b"jpeg"))
+            body = buffer.getvalue()
+        elif remote.name.endswith(".npy"):
+            buffer = io.BytesIO()
+            np.save(buffer, np.full((3, 256, 256), 110.0, np.float32))
+            body = buffer.getvalue()
+        else:
+            body = small_caffemodel(seed=7)
+        files[urllib.parse.urlsplit(candidate_urls(remote, base=base)[0]).path] = body
+    return files
+
+
+def test_two_concurrent_fetches_into_one_cache_give_one_correct_file(server, tmp_path):
+    """The issue's case: two `deepvis fetch caffenet-yos` at once. The second waits for the
+    first's lock, then finds the file installed and verified; nothing is corrupted."""
+    import subprocess
+    import sys
+    import time
+
+    files = caffenet_yos_files(server.url("/base"))
+    server.files.update(files)
+    weights_url = next(p for p in files if p.endswith("caffenet-yos-weights"))
+    gate = server.gates[weights_url] = threading.Event()
+    env = dict(os.environ, DEEPVIS_CACHE=str(tmp_path / "cache"),
+               DEEPVIS_FETCH_BASE_URL=server.url("/base"), no_proxy="*", NO_PROXY="*")
+    command = [sys.executable, "-m", "deepvis.cli", "fetch", "caffenet-yos", "--no-convert"]
+
+    def start():
+        return subprocess.Popen(command, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+
+    first = start()
+    deadline = time.monotonic() + 60
+    while weights_url not in [p for p, _ in server.requests] and time.monotonic() < deadline:
+        time.sleep(0.05)                         # the first is now halfway through the weights
+    second = start()
+    waited = []
+
+    def watch():
+        for line in second.stderr:
+            waited.append(line)
+            if "waiting for another deepvis process" in line:
+                gate.set()                       # let the first finish once the second waits
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        out1, err1 = first.communicate(timeout=90)
+        second.wait(timeout=90)
+    finally:
+        gate.set()
+        for proc in (first, second):
+            if proc.poll() is None:
+                proc.kill()
+    watcher.join(5)
+    err2 = "".join(waited)
+    assert first.returncode == 0, err1
+    assert second.returncode == 0, err2
+    assert "waiting for another deepvis process downloading" in err2
+    assert "already downloaded and verified" in err2
+    assert "Traceback" not in err1 + err2
+    folder = tmp_path / "cache" / "models" / "caffenet-yos"
+    weights = files[weights_url]
+    assert (folder / "caffenet-yos-weights").read_bytes() == weights
+    assert (folder / "caffenet-yos-weights.sha256").read_text().split()[0] == \
+        hashlib.sha256(weights).hexdigest()
+    assert [p for p, _ in server.requests].count(weights_url) == 1
+    assert not list(folder.glob("*.part"))
 
 
 # -- URLs --------------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 
 import numpy as np
@@ -70,10 +71,21 @@ def test_a_checkpoint_round_trips_and_is_refused_by_another_run(tmp_path):
 
 
 def test_a_torn_temporary_file_is_ignored_and_removed(tmp_path):
+    import subprocess
+    import sys
+
+    from deepvis import fileio
+
     path = tmp_path / "m.npz.checkpoint"
-    stale = tmp_path / ".m.npz.checkpoint.x1y2.part.checkpoint"
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()   # a finished process
+    stale = tmp_path / f".m.npz.checkpoint.{fileio._HOST}-{gone}-0123abcd.part.checkpoint"
     stale.write_bytes(b"half a zip")
+    running = tmp_path / f".m.npz.checkpoint.{fileio._HOST}-{os.getppid()}-0123abcd.part.checkpoint"
+    running.write_bytes(b"another process is writing this one")
     assert load_checkpoint(path, "abc") is None and not stale.exists()
+    assert running.exists()                      # a live writer's file is left alone
+    running.unlink()
     path.write_bytes(b"not a zip")
     with pytest.raises(FormatError):
         load_checkpoint(path, "abc")

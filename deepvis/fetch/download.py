@@ -4,6 +4,12 @@ Bytes stream into `<name>.part` beside the target; the part is moved into place
 (os.replace) only after its size and digests match, so the target path either
 does not exist or holds a verified file. A broken connection resumes with an HTTP
 Range request; a server that ignores Range makes the download restart cleanly.
+
+A file with no published digest is resumed only where the server's bytes just before the
+resume point equal the part's last bytes (so a zero-filled or foreign part starts over), and
+is installed only when it is well-formed for its kind (verify.structural_problems): an HTML
+error page, a truncated body or a damaged resume is refused, never pinned. One process at a
+time works on a file: others wait for its lock (deepvis.locks), then find it installed.
 """
 from __future__ import annotations
 
@@ -20,11 +26,13 @@ from typing import Callable
 from tqdm import tqdm
 
 from ..errors import DeepvisError
-from .verify import CHUNK, Expected, digests, mismatches
+from ..locks import shared_cache_entry
+from .verify import CHUNK, Expected, digests, mismatches, structural_problems
 
 TIMEOUT_S = 30.0        # per connect and per read; a stalled server fails over to the next URL
 RETRIES = 3             # resumes per URL after a dropped connection
 USER_AGENT = "deepvis-fetch (+https://pypi.org/project/deepvis/)"
+OVERLAP = 64 * 1024     # bytes re-read before a resume point to check that the part continues
 
 Say = Callable[[str], None]
 
@@ -55,11 +63,12 @@ def ensure_file(urls, dest, expected: Expected, *, rerun: str = "the same comman
                 say: Say = to_stderr) -> pathlib.Path:
     """Make `dest` hold the verified file: keep a good existing copy, else download it."""
     dest = pathlib.Path(dest)
-    if dest.exists():
-        _check_existing(dest, expected, say)
-        return dest
-    return download(urls, dest, expected, rerun=rerun, timeout=timeout, retries=retries,
-                    progress=progress, say=say)
+    with shared_cache_entry(dest, "downloading", say=say):
+        if dest.exists():
+            _check_existing(dest, expected, say)
+            return dest
+        return download(urls, dest, expected, rerun=rerun, timeout=timeout, retries=retries,
+                        progress=progress, say=say)
 
 
 def _check_existing(dest: pathlib.Path, expected: Expected, say: Say) -> None:
@@ -67,6 +76,8 @@ def _check_existing(dest: pathlib.Path, expected: Expected, say: Say) -> None:
     if not expected.has_digest and record.exists():
         expected = Expected(size=expected.size, sha256=record.read_text().split()[0])
     problems = mismatches(dest, expected)
+    if not problems and not expected.has_digest:
+        problems = structural_problems(dest)
     if problems:
         raise DeepvisError(f"{dest} exists but does not match the published file "
                            f"({'; '.join(problems)}); it is damaged or a different file. "
@@ -97,6 +108,8 @@ def download(urls, dest, expected: Expected, *, rerun: str = "the same command",
                 part.unlink()
             continue
         problems = mismatches(part, expected)
+        if not problems and not expected.has_digest:
+            problems = structural_problems(part, dest.name)
         if problems:
             part.unlink()
             failures.append(f"{url}: the downloaded file is not the published one "
@@ -150,8 +163,9 @@ def _fetch(url, part: pathlib.Path, expected: Expected, timeout, retries, progre
             offset = 0
         if expected.size is not None and offset == expected.size:
             return
+        overlap = 0 if expected.has_digest else min(offset, OVERLAP)
         try:
-            response = _open(url, offset, timeout)
+            response = _open(url, offset - overlap, timeout)
         except _RangeRejected as exc:
             if exc.total == offset:
                 return                                      # the part was already complete
@@ -160,9 +174,14 @@ def _fetch(url, part: pathlib.Path, expected: Expected, timeout, retries, progre
             say(f"  {why}; starting again from the beginning")
             continue
         with response:
-            mode, total = _plan(response, offset, expected, say)
+            mode, total = _plan(response, offset - overlap, expected, say)
+            if mode == "ab" and overlap and not _continues(response, part, overlap):
+                mode = None
             if mode is None:
                 why = "the server answered the resume request with other bytes"
+                if overlap:
+                    why = ("the partial download does not continue into the file on the server "
+                           "(zero-filled, damaged, or part of another file)")
                 part.unlink()
                 say(f"  {why}; starting again from the beginning")
                 continue
@@ -212,6 +231,8 @@ def _range_total(header: str | None) -> int | None:
 def _plan(response, offset: int, expected: Expected, say: Say):
     """(file mode for the part, expected total size); mode None means restart from zero."""
     status = getattr(response, "status", None) or 200
+    if "html" in (response.headers.get("Content-Type") or "").lower():
+        raise _SourceFailed("the server sent a web page (text/html), not the file")
     length = response.headers.get("Content-Length")
     length = int(length) if length and length.isdigit() else None
     if status == 206:
@@ -227,6 +248,20 @@ def _plan(response, offset: int, expected: Expected, say: Say):
         raise _SourceFailed(f"the server offers {total:,} bytes, expected {expected.size:,} "
                             "(wrong file or an error page)")
     return mode, total
+
+
+def _continues(response, part: pathlib.Path, overlap: int) -> bool:
+    """Whether the next `overlap` bytes of the response equal the last bytes of the part."""
+    with open(part, "rb") as f:
+        f.seek(-overlap, os.SEEK_END)
+        tail = f.read()
+    got = b""
+    try:
+        while len(got) < overlap and (chunk := response.read(overlap - len(got))):
+            got += chunk
+    except (OSError, http.client.HTTPException):
+        return False
+    return got == tail
 
 
 def _stream(response, part: pathlib.Path, mode: str, total: int | None, progress: bool) -> None:

@@ -13,6 +13,7 @@ import onnx
 from ..errors import DeepvisError
 from ..fileio import atomic_path
 from ..graph import meta
+from ..locks import shared_cache_entry
 from ..resources import cache_dir, models_dir
 from .catalog import ModelEntry, RemoteFile
 from .download import RETRIES, TIMEOUT_S, DownloadError, Say, ensure_file, to_stderr
@@ -60,8 +61,11 @@ def _fetch_file(entry, remote: RemoteFile, folder, mirror, timeout, retries, pro
     except DownloadError as exc:
         raise DownloadError(f"{exc}\n{entry.warning}" if entry.warning else str(exc)) from None
     if remote.unpack_sentinel:
-        say(f"{remote.name}: unpacking into {unit_jpgs}")
-        safe_extract(path, unit_jpgs)
+        with shared_cache_entry(unit_jpgs, "unpacking into", say=say):
+            if (unit_jpgs / remote.unpack_sentinel).exists():
+                return
+            say(f"{remote.name}: unpacking into {unit_jpgs}")
+            safe_extract(path, unit_jpgs)
         if not (unit_jpgs / remote.unpack_sentinel).exists():
             say(f"warning: {remote.name} did not contain {remote.unpack_sentinel}; the per-unit "
                 "images may be missing or laid out differently")
@@ -69,6 +73,11 @@ def _fetch_file(entry, remote: RemoteFile, folder, mirror, timeout, retries, pro
 
 def convert_model(entry: ModelEntry, say: Say = to_stderr) -> pathlib.Path:
     """Import the fetched Caffe files to `<name>.onnx`, unless it is newer than all of them."""
+    with shared_cache_entry(onnx_path(entry.name), "converting", say=say):
+        return _convert(entry, say)
+
+
+def _convert(entry: ModelEntry, say: Say) -> pathlib.Path:
     folder = model_dir(entry.name)
     deploy = models_dir() / entry.deploy
     weights = folder / entry.weights.name

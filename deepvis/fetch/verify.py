@@ -52,3 +52,105 @@ def mismatches(path: pathlib.Path, expected: Expected) -> list[str]:
             for kind, want in (("sha256", expected.sha256), ("sha1", expected.sha1),
                                ("git_blob", expected.git_blob))
             if want and found[kind] != want.lower()]
+
+
+# -- files without a published digest: is it at least the kind of file it should be? ----------
+_HTML_STARTS = (b"<!doctype", b"<html", b"<head", b"<body", b"<?xml", b"<title")
+ZERO_BLOCK = 4096
+
+
+def looks_like_html(head: bytes) -> bool:
+    """An error or login page served in place of the file."""
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    return text.startswith(_HTML_STARTS) or b"<html" in text[:1024]
+
+
+def structural_problems(path: pathlib.Path, name: str | None = None) -> list[str]:
+    """Why `path` is not a well-formed file of the kind its name says (caffemodel, .npy, tar,
+    .binaryproto); empty when it is. Used before pinning a file that has no published digest,
+    so an error page, a truncated body or a zero-filled resume is never recorded as trusted."""
+    name = (name or path.name).lower()
+    size = path.stat().st_size
+    if size == 0:
+        return ["the file is empty"]
+    with open(path, "rb") as f:
+        head = f.read(ZERO_BLOCK)
+        f.seek(max(0, size - ZERO_BLOCK))
+        tail = f.read(ZERO_BLOCK)
+    if looks_like_html(head):
+        return ["it is a web page (HTML), not the file; the server sent an error or login page"]
+    zero_head, zero_tail = not head.strip(b"\0"), size > ZERO_BLOCK and not tail.strip(b"\0")
+    if zero_head or zero_tail:
+        where = "start" if zero_head else "end"
+        return [f"the {ZERO_BLOCK:,} bytes at its {where} are all zeros (a damaged or "
+                "zero-filled download)"]
+    checker = _checker_for(name)
+    if checker is None:
+        return []
+    try:
+        checker(path)
+    except Exception as exc:  # noqa: BLE001 - any failure to parse means "not this kind"
+        return [f"not a readable {checker.__doc__}: {str(exc)[:200] or exc.__class__.__name__}"]
+    return []
+
+
+def _checker_for(name: str):
+    if name.endswith(".npy"):
+        return _npy
+    if name.endswith((".tar", ".tar.gz", ".tgz")):
+        return _tarball
+    if name.endswith(".binaryproto"):
+        return _binaryproto
+    if name.endswith(".caffemodel") or "weights" in name:
+        return _caffemodel
+    return None
+
+
+def _npy(path):
+    """NumPy .npy array"""
+    import numpy as np
+
+    with open(path, "rb") as f:
+        version = np.lib.format.read_magic(f)
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0,
+                       (2, 0): np.lib.format.read_array_header_2_0}.get(version)
+        if read_header is None:
+            raise ValueError(f"unknown .npy version {version}")
+        shape, _, dtype = read_header(f)
+        offset = f.tell()
+    if dtype.hasobject:
+        raise ValueError("holds Python objects")
+    expected = offset + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if path.stat().st_size != expected:
+        raise ValueError(f"{path.stat().st_size:,} bytes, its header says {expected:,}")
+
+
+def _tarball(path):
+    """tar archive"""
+    import tarfile
+
+    with tarfile.open(path, "r:*") as tar:
+        count = 0
+        for member in tar:
+            if member.isfile():
+                tar.extractfile(member).read()      # reads to the end: a cut archive fails
+            count += 1
+    if count == 0:
+        raise ValueError("no members")
+
+
+def _binaryproto(path):
+    """Caffe .binaryproto mean"""
+    from ..caffe.caffemodel import read_binaryproto
+
+    read_binaryproto(path)
+
+
+def _caffemodel(path):
+    """Caffe .caffemodel"""
+    from ..caffe.caffemodel import decode_caffemodel
+
+    net = decode_caffemodel(path)
+    layers = list(net.get("layer") or []) + list(net.get("layers") or [])
+    if not any(layer.get("blobs") for layer in layers):
+        raise ValueError("no layer with weights")

@@ -22,7 +22,7 @@ from ..errors import DeepvisError
 from .images import ImageList
 from .store import Maxes, check_maxes, from_arrays, read_npz, to_arrays
 from .tracker import TopTable, empty_table, merge
-from ..fileio import save_npz
+from ..fileio import remove_stale_temporaries, save_npz
 
 
 class Coverage:
@@ -153,7 +153,6 @@ def discard_checkpoint(path) -> None:
 
 
 def remove_temporaries(path) -> None:
-    """Temporary files a killed atomic write of `path` left behind (see fileio.atomic_path)."""
-    path = pathlib.Path(path)
-    for stale in path.parent.glob(f".{path.name}.*.part{path.suffix}"):
-        stale.unlink(missing_ok=True)
+    """Temporary files a killed atomic write of `path` left behind (see fileio.atomic_path);
+    those of a process still running are left alone."""
+    remove_stale_temporaries(path)
