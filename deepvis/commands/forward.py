@@ -81,13 +81,13 @@ def run(args) -> int:
     x, names = load_inputs(model, args.input)
     wanted = None if args.save_blobs else [prob_blob(model)]
     blobs = model.forward(x, blobs=wanted)
+    refuse_non_finite(blobs[prob_blob(model)], names, prob_blob(model))
     probs = blobs[prob_blob(model)].reshape(len(x), -1)
     results = [{"input": name, "top": top_k(p, args.top, model.labels)}
                for name, p in zip(names, probs)]
     if args.save_blobs:
         save_npz(args.save_blobs, blobs, overwrite=args.force)
     if args.json:
-    refuse_non_finite(blobs[prob_blob(model)], names, prob_blob(model))
         print(json.dumps(results, indent=1))
     else:
         for result in results:
