@@ -96,6 +96,29 @@ def test_main_loop_matches_replay_and_stops_cleanly(lite, images):
     assert app.worker.results.back == ("block02", 1, "deconv")
 
 
+def test_h_for_help_is_shown_on_the_first_draw_only(lite, images):
+    from deepvis.toolbox.panes import status as status_pane
+
+    session = Session(lite, StaticFiles(lite.settings, images))
+    app = ToolboxApp(session)
+    holder = {}
+    app.display_factory = lambda: holder.setdefault("d", ScriptedDisplay(app, []))
+    app.run()
+    shown = holder["d"].shown
+    pane = session.drawer.panes["caffevis_status"]
+    look = session.drawer.look
+
+    def status_pixels(text):
+        view = np.zeros((pane.height, pane.width, 3), np.uint8)
+        status_pane.draw(view, text, look)
+        return view
+    first, last = (pane.view(image) for image in (shown[0][0], shown[-1][0]))
+    assert len(shown) >= 2
+    assert np.array_equal(first, status_pixels("fwd stem:0 | Back: off | Boost: 0/1 | "
+                                                "h for help"))
+    assert np.array_equal(last, status_pixels("fwd stem:0 | Back: off | Boost: 0/1"))
+
+
 def wait_for(condition, timeout=20.0):
     deadline = time.monotonic() + timeout
     while not condition():
@@ -217,7 +240,8 @@ def xdotool(display, *args, timeout=30):
 def test_real_window_shows_the_rendered_frame(x_display, images, lite, tmp_path):
     env = dict(os.environ, DISPLAY=x_display, PYTHONPATH=str(REPO))
     window = subprocess.Popen([sys.executable, "-m", "deepvis.cli", "toolbox", "--model",
-                               "efficientnet-lite0", "--input-dir", str(images)],
+                               "efficientnet-lite0", "--input-dir", str(images),
+                               "--capture-device", "none"],
                               cwd=tmp_path, env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     try:

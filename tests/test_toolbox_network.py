@@ -76,7 +76,9 @@ def test_layer_diff_matches_numpy(tiny, mode):
     seed[1] = c3[1]                                     # the unit's own map
     dc2 = transpose(W["w3"], seed, c2_pre.shape)
     dc2 = dc2 * (c2_pre > 0) if mode == "grad" else np.maximum(dc2, 0)
-    expected = transpose(W["w2"], dc2, c1.shape)        # w.r.t. the visible c1 (after ReLU)
+    dc1 = transpose(W["w2"], dc2, c1.shape)             # w.r.t. the visible c1 (after ReLU)
+    # shown below c1's in-place ReLU, as Caffe's shared buffer held it (its mask: c1 > 0)
+    expected = dc1 * (c1 > 0) if mode == "grad" else np.maximum(dc1, 0)
     np.testing.assert_allclose(results.diff, expected, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(results.blobs["c3"], c3, rtol=1e-4, atol=1e-4)
     assert results.diff_key == ("c1", ("c3", 1, mode)) and runner.up_to_date(request, results)

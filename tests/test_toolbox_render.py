@@ -154,15 +154,11 @@ def test_help_appears_and_disappears(lite, cat):
         white[65:65 + 799, 105:105 + 1290].sum()
 
 
-def test_missing_jpgvis_files_give_placeholders(lite, cat, tmp_path):
+def test_missing_jpgvis_files_leave_plain_background(lite, cat, tmp_path):
     frame, session, _ = render(lite, cat, "down")
-    pane = region(frame, "caffevis_jpgvis")
-    look = session.drawer.look
-    expected = np.concatenate([jpgs.placeholder(300, 300, label, look.background, look.stale)
-                               for _, _, label in jpgs.SECTIONS])
-    assert np.array_equal(pane, expected)
+    assert (region(frame, "caffevis_jpgvis") == BG).all()        # nothing found: nothing drawn
     assert (region(render(lite, cat, "")[0], "caffevis_jpgvis") == BG).all()   # cursor on top
-    # some files present: those sections show them, the missing one a placeholder
+    # some files present: those are stacked from the top, the rest is background
     unit_dir = tmp_path / "unit_jpg_vis"
     max_im = np.zeros((90, 90, 3), np.uint8)
     max_im[:, :, 2] = 200
@@ -181,8 +177,12 @@ def test_missing_jpgvis_files_give_placeholders(lite, cat, tmp_path):
     top, middle, bottom = pane[:300], pane[300:600], pane[600:]
     assert top[:, :, 1].mean() > 150 and top[:, :, 0].mean() < 40   # green montage corner
     assert middle[:, :, 0].mean() > 150 and middle[:, :, 1].mean() < 40   # the red max image
-    assert np.array_equal(bottom, jpgs.placeholder(300, 300, jpgs.SECTIONS[2][2],
-                                                   look.background, look.stale))
+    assert (bottom == BG).all()
+    # only the max image: it comes first, as the original stacked whatever it found
+    (unit_dir / "regularized_opt" / "stem" / "stem_0001_montage.jpg").unlink()
+    model = load_model("efficientnet-lite0", settings=str(settings))
+    pane = region(render(model, cat, "down right")[0], "caffevis_jpgvis")
+    assert pane[:300, :, 0].mean() > 150 and (pane[300:] == BG).all()
 
 
 def test_pattern_mode_tiles_the_sprite_sheet(lite, cat, tmp_path):

@@ -1,7 +1,7 @@
 """`deepvis render`: the frame the toolbox window would show, written to a file."""
 from __future__ import annotations
 
-from .toolbox import add_toolbox_model_args, open_toolbox_model
+from .toolbox import add_toolbox_model_args, open_toolbox_model, uses_original_settings
 
 
 def register(sub) -> None:
@@ -51,7 +51,8 @@ def run(args) -> int:
         raise DeepvisError(str(exc)) from None
     refuse_overwrite(args.out, args.force)
     model = open_toolbox_model(args)
-    session = Session(model, static_files_for(model.settings, args.input))
+    session = Session(model, static_files_for(model.settings, args.input,
+                                              uses_original_settings(args)))
     scene = replay(session, keys)
     write_frame(args.out, session.drawer.draw(scene), overwrite=args.force)
     print(f"wrote {args.out} ({session.drawer.shape[1]}x{session.drawer.shape[0]})")

@@ -4,6 +4,7 @@ from __future__ import annotations
 from ..exec import BACKENDS
 
 DEFAULT_MODEL = "efficientnet-lite0"
+SETTINGS_LOCAL = "settings_local.py"
 
 
 def register(sub) -> None:
@@ -16,13 +17,17 @@ def register(sub) -> None:
     p.add_argument("--input-dir", metavar="DIR",
                    help="folder of images to show (default: the static_files_dir setting)")
     p.add_argument("--capture-device", metavar="DEVICE",
-                   help="camera index or video file (default: input_updater_capture_device)")
+                   help="camera index, video file, or none (default: "
+                        "input_updater_capture_device, camera 0 as in the original; without a "
+                        "camera the status line says so and static files are shown)")
     p.set_defaults(run=run)
 
 
 def add_toolbox_model_args(p) -> None:
     p.add_argument("--settings", metavar="FILE",
-                   help="settings file: YAML, or an original toolbox settings_local.py")
+                   help="settings file: YAML, or an original toolbox settings_local.py "
+                        f"(default: {SETTINGS_LOCAL} in the working directory or beside "
+                        "deepvis's settings defaults, where run_toolbox.py found it)")
     p.add_argument("--model", metavar="MODEL",
                    help="bundled model name, .onnx file or settings file (default: the "
                         f"settings' model, else {DEFAULT_MODEL})")
@@ -30,11 +35,48 @@ def add_toolbox_model_args(p) -> None:
                    help="ort (onnxruntime), numpy, or auto: ort when installed (default)")
 
 
+def find_settings_local(cwd=None):
+    """settings_local.py where the original's run_toolbox.py imported it from: the working
+    directory, else the folder of the settings defaults. None when neither has one."""
+    import pathlib
+
+    from ..resources import settings_dir
+
+    for folder in (pathlib.Path(cwd) if cwd else pathlib.Path.cwd(), settings_dir()):
+        path = folder / SETTINGS_LOCAL
+        if path.is_file():
+            return path
+    return None
+
+
+def uses_original_settings(args) -> bool:
+    """Settings from an original settings_local.py: static files then come in os.listdir
+    order, as the original listed them."""
+    return str(getattr(args, "settings", None) or "").endswith(".py")
+
+
 def open_toolbox_model(args):
-    """--model on top of --settings; the settings' own model; else the embedded default."""
+    """--model on top of --settings (default: a settings_local.py found as run_toolbox.py
+    found it); the settings' own model; else the embedded default."""
+    import sys
+
     from ..model import load_model
     from ..settings import read_settings_file
 
+    if not args.settings:
+        found = find_settings_local()
+        if found is not None:
+            print(f"deepvis: using {found} (found as run_toolbox.py found settings_local.py; "
+                  "--settings picks another file)", file=sys.stderr)
+            args.settings = str(found)
+    model = _open(args, load_model, read_settings_file)
+    if model.settings.get("installed_apps") is not None:
+        print("deepvis: installed_apps is ignored: deepvis has one app, the caffevis panes",
+              file=sys.stderr)
+    return model
+
+
+def _open(args, load_model, read_settings_file):
     if args.model:
         return load_model(args.model, backend=args.backend, settings=args.settings)
     if args.settings:
@@ -44,16 +86,6 @@ def open_toolbox_model(args):
     return load_model(DEFAULT_MODEL, backend=args.backend, settings=args.settings)
 
 
-def run(args) -> int:
-    from ..toolbox.app import ToolboxApp
-    from ..toolbox.inputs import StaticFiles
-    from ..toolbox.session import Session
-
-    model = open_toolbox_model(args)
-    device = args.capture_device if args.capture_device is not None \
-        else model.settings.get("input_updater_capture_device")
-    ToolboxApp(Session(model, StaticFiles(model.settings, args.input_dir)), device=device).run()
-    return 0
 def display_problem(environ=None, platform: str | None = None) -> str | None:
     """Why no window can open here, or None. On Linux, Qt aborts the whole process (SIGABRT)
     when it finds no display, so the check comes first."""
@@ -76,6 +108,7 @@ def display_problem(environ=None, platform: str | None = None) -> str | None:
     return None
 
 
+def run(args) -> int:
     from ..errors import DeepvisError
 
     problem = display_problem()
@@ -84,3 +117,16 @@ def display_problem(environ=None, platform: str | None = None) -> str | None:
                            "frames with `deepvis render --model MODEL --input IMAGE --keys ... "
                            "--out FRAME.png`, or serve the toolbox to a browser with "
                            "`deepvis serve`")
+    from ..toolbox.app import ToolboxApp
+    from ..toolbox.inputs import StaticFiles
+    from ..toolbox.session import Session
+
+    model = open_toolbox_model(args)
+    device = args.capture_device if args.capture_device is not None \
+        else model.settings.get("input_updater_capture_device")
+    if isinstance(device, str) and device.lower() == "none":
+        device = None
+    static = StaticFiles(model.settings, args.input_dir,
+                         listdir_order=uses_original_settings(args))
+    ToolboxApp(Session(model, static), device=device).run()
+    return 0

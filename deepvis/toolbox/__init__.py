@@ -8,11 +8,11 @@ same state, network and drawing code synchronously, so both commands draw identi
 
 Decisions on the original's quirks (original-toolbox §12), each also noted where it lives:
  1  Py2 integer divisions are written as floor divisions (//), giving the original's numbers.
- 9  The status line is one line. `extra_msg` ("h for help") stays until the next handled
-    key instead of vanishing after one draw, so a frame depends on the state alone.
+ 9  The status line is one line. `extra_msg` ("h for help") is shown on the first draw only
+    (and after a reset), as the original.
 10  An unhandled key does not cancel a pending redraw.
 11  Tiling trims the last pixel row and column, as the original.
-12  Directory listings are sorted.
+12  Directory listings are sorted, except with an original settings_local.py (os.listdir).
 13  Siamese back pane: each half of the gradient is filtered on its own in every filter mode
     and shown side by side at half the pane width (the original swapped rows and columns).
 15  Pattern mode without a sprite sheet shows black tiles, as the original.
@@ -25,8 +25,8 @@ Decisions on the original's quirks (original-toolbox §12), each also noted wher
     (version 5 draws other glyphs than 4). Linux PgUp/PgDn are bound.
 26  FPS is 1 / the interval between the last two network completions, shown for 2 s; the
     window redraws when it expires.
-27  The layers pane's back view shows the diff with respect to the visible blob (after its
-    ReLU); the original showed it below an in-place ReLU.
+27  The layers pane's back view of a blob with an in-place ReLU shows the diff below that
+    ReLU, as Caffe's shared buffer did.
 28  Top-5 ties keep the lower class index first (stable sort).
-Missing per-unit pictures get a plain placeholder per section instead of nothing.
+Missing per-unit pictures leave plain background, as the original drew nothing there.
 """

@@ -159,6 +159,9 @@ class ToolboxApp:
                 image = self.session.drawer.draw(scene)
                 self.shown_scene = scene         # what the display shows (the page's hover)
                 display.show(image)
+                if scene.state.extra_msg:        # "h for help": drawn once, as the original
+                    with self._lock:
+                        scene.state.extra_msg = ""
                 now = time.monotonic()
                 if self.session.debug_level >= 1:
                     print(f"draw + show: {1000 * (now - started):.1f} ms")

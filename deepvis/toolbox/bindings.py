@@ -15,19 +15,23 @@ class Binding:
     help: str
 
 
+# The help texts are the original's own, word for word: the help screen reads as it did.
 BASE_BINDINGS = (
-    Binding("freeze_cam", ("f",), "Freeze or unfreeze the camera image"),
-    Binding("toggle_input_mode", ("c",), "Switch between the camera and static files"),
-    Binding("static_file_increment", ("e", "pgdn"), "Next static file"),
-    Binding("static_file_decrement", ("w", "pgup"), "Previous static file"),
-    Binding("help_mode", ("h",), "Show or hide this help"),
-    Binding("stretch_mode", ("0",), "Stretch static files to a square instead of cropping"),
-    Binding("debug_level", ("5",), "Cycle the debug level: 0 quiet, 1 some timing, 2 all timing"),
+    Binding("freeze_cam", ("f",), "Freeze or unfreeze camera capture"),
+    Binding("toggle_input_mode", ("c",), "Toggle between camera and static files"),
+    Binding("static_file_increment", ("e", "pgdn"), "Load next static file"),
+    Binding("static_file_decrement", ("w", "pgup"), "Load previous static file"),
+    Binding("help_mode", ("h",), "Toggle this help screen"),
+    Binding("stretch_mode", ("0",), "Toggle between cropping and stretching static files to "
+                                    "be square"),
+    Binding("debug_level", ("5",), "Cycle debug level between 0 (quiet), 1 (some timing info) "
+                                   "and 2 (all timing info)"),
     Binding("quit", ("q",), "Quit"),
 )
 
 CAFFEVIS_BINDINGS = (
-    Binding("reset_state", ("esc",), "Reset: back off, first layer, unit 0, default boosts"),
+    Binding("reset_state", ("esc",), "Reset: turn off backprop, reset to layer 0, unit 0, "
+                                     "default boost."),
     Binding("sel_left", ("left", "j"), ""),
     Binding("sel_right", ("right", "l"), ""),
     Binding("sel_down", ("down", "k"), ""),
@@ -36,21 +40,24 @@ CAFFEVIS_BINDINGS = (
     Binding("sel_right_fast", ("L",), ""),
     Binding("sel_down_fast", ("K",), ""),
     Binding("sel_up_fast", ("I",), ""),
-    Binding("sel_layer_left", ("u", "U"), "Previous layer, cursor stays where it is"),
-    Binding("sel_layer_right", ("o", "O"), "Next layer, cursor stays where it is"),
-    Binding("zoom_mode", ("z",), "Zoom cycle: selected unit, back result, none"),
-    Binding("pattern_mode", ("s",), "Show each unit's optimized input pattern instead of "
-                                    "its activation"),
-    Binding("ez_back_mode_loop", ("b",), "Cycle common back modes: grad, grad norm, deconv, off"),
-    Binding("freeze_back_unit", ("d",), "Freeze the grad/deconv origin at the selected unit"),
-    Binding("show_back", ("a",), "Layers pane: forward activations or back/deconv diffs"),
-    Binding("back_mode", ("n",), "(expert) Next back mode: grad, deconv, off"),
-    Binding("back_filt_mode", ("m",), "(expert) Next back filter: raw, gray, norm, normblur"),
-    Binding("boost_gamma", ("t",), "Next gamma for more contrast"),
-    Binding("boost_individual", ("T",), "Next per-channel boost: stretch each unit to its "
-                                        "own range"),
-    Binding("toggle_label_predictions", ("8",), "Show or hide the top-5 class list"),
-    Binding("toggle_unit_jpgs", ("9",), "Show or hide the per-unit images"),
+    Binding("sel_layer_left", ("u", "U"), "Select previous layer without moving cursor"),
+    Binding("sel_layer_right", ("o", "O"), "Select next layer without moving cursor"),
+    Binding("zoom_mode", ("z",), "Cycle zooming through {currently selected unit, backprop "
+                                 "results, none}"),
+    Binding("pattern_mode", ("s",), "Toggle overlay of preferred input pattern (regularized "
+                                    "optimized images)"),
+    Binding("ez_back_mode_loop", ("b",), "Cycle through a few common backprop/deconv modes"),
+    Binding("freeze_back_unit", ("d",), "Freeze the bprop/deconv origin to be the currently "
+                                        "selected unit"),
+    Binding("show_back", ("a",), "Toggle between showing forward activations and back/deconv "
+                                 "diffs"),
+    Binding("back_mode", ("n",), "(expert) Change back mode directly."),
+    Binding("back_filt_mode", ("m",), "(expert) Change back output filter directly."),
+    Binding("boost_gamma", ("t",), "Boost contrast using gamma correction"),
+    Binding("boost_individual", ("T",), "Boost contrast by scaling each channel to use more of "
+                                        "its individual range"),
+    Binding("toggle_label_predictions", ("8",), "Turn on or off display of prob label values"),
+    Binding("toggle_unit_jpgs", ("9",), "Turn on or off display of loaded jpg visualization"),
 )
 
 BINDINGS = BASE_BINDINGS + CAFFEVIS_BINDINGS

@@ -1,7 +1,8 @@
 """Where frames come from: static image files or a capture device (original-toolbox §3.6).
 
-Decisions on quirks: a directory is listed in sorted order, not os.listdir's (#12), so the
-window, `deepvis render` and tests see the same sequence; camera frames are mirrored and
+Decisions on quirks: a directory is listed in sorted order (#12), so the window,
+`deepvis render` and tests see the same sequence, except with an original settings_local.py,
+where it is os.listdir's order as in the original; camera frames are mirrored and
 contrast-stretched as in the original (#20) and then stored as uint8; a video file (a path
 as `input_updater_capture_device`) is stretched but not mirrored.
 """
@@ -22,7 +23,7 @@ MODES = ("directory", "image_list", "siamese_image_list")
 
 
 def list_static_files(mode: str, directory, regexp: str = r".*\.(jpg|jpeg|png)$",
-                      ignore_case: bool = True, list_file=None) -> list:
+                      ignore_case: bool = True, list_file=None, listdir_order: bool = False) -> list:
     """File names (pairs in siamese mode), relative to `directory`, in display order."""
     if mode == "directory":
         from ..settings.schema import safe_match
@@ -31,7 +32,9 @@ def list_static_files(mode: str, directory, regexp: str = r".*\.(jpg|jpeg|png)$"
         except OSError as exc:
             raise DeepvisError(f"cannot list static_files_dir {directory}: {exc.strerror}") \
                 from None
-        files = sorted(n for n in names if safe_match(regexp, n, ignore_case))
+        files = [n for n in names if safe_match(regexp, n, ignore_case)]
+        if not listdir_order:
+            files.sort()
     elif mode in ("image_list", "siamese_image_list"):
         try:
             with open(list_file, encoding="utf-8") as f:
@@ -79,8 +82,9 @@ def camera_frame(bgr: np.ndarray, mirror: bool = True) -> np.ndarray:
 class StaticFiles:
     """The static-file side of the input: current file, navigation, crop or stretch."""
 
-    def __init__(self, settings, directory=None, files=None):
+    def __init__(self, settings, directory=None, files=None, listdir_order: bool = False):
         self.fixed_files = list(files) if files is not None else None
+        self.listdir_order = listdir_order
         self.mode = settings["static_files_input_mode"]
         self.directory = os.fspath(directory or settings["static_files_dir"])
         self.regexp = settings["static_files_regexp"]
@@ -98,7 +102,7 @@ class StaticFiles:
         if self.fixed_files is not None:
             return self.fixed_files
         return list_static_files(self.mode, self.directory, self.regexp, self.ignore_case,
-                                 self.list_file)
+                                 self.list_file, self.listdir_order)
 
     def load(self, step: int = 0):
         """Move by `step` files (wrapping) and read the current one: (name, frame)."""

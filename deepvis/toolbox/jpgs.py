@@ -1,8 +1,8 @@
 """Per-unit pictures from `caffevis_unit_jpg_dir`: the jpgvis pane and pattern mode
 (original-toolbox §2.6 step 4, §2.11, §3.4, §3.5).
 
-Decisions on quirks: a missing picture gets a plain placeholder in its own section (the
-original silently stacked whatever it found, or showed nothing); the loader thread always
+Decisions on quirks: as the original, the pictures found are stacked from the top and the
+rest of the pane is plain background (nothing is drawn for a missing one); the loader thread always
 serves the newest request and never drops one that arrived during a load (#17); the cache
 is FIFO by bytes, as the original.
 """
@@ -18,12 +18,10 @@ import numpy as np
 
 from .fit import resize_to_fit
 from .paint import fill
-from .text import Style, text_size
 
-SECTIONS = (("regularized_opt", "{layer}_{unit:04d}_montage.jpg", "no optimized image"),
-            ("max_im", "{layer}_{unit:04d}.jpg", "no top-9 images"),
-            ("max_deconv", "{layer}_{unit:04d}.jpg", "no top-9 deconv"))
-PLACEHOLDER_STYLE = Style(face=cv2.FONT_HERSHEY_PLAIN, scale=1.0)
+SECTIONS = (("regularized_opt", "{layer}_{unit:04d}_montage.jpg"),
+            ("max_im", "{layer}_{unit:04d}.jpg"),
+            ("max_deconv", "{layer}_{unit:04d}.jpg"))
 
 
 class FifoCache:
@@ -90,25 +88,14 @@ def split_sprites(sheet: np.ndarray, n: int) -> np.ndarray:
     return cells[:n]
 
 
-def placeholder(height: int, width: int, label: str, background, border) -> np.ndarray:
-    """A plain box: background, a one-pixel border, the label centred."""
-    box = np.empty((height, width, 3), np.uint8)
-    fill(box, background)
-    box[0], box[-1], box[:, 0], box[:, -1] = border, border, border, border
-    w, h = text_size(label, PLACEHOLDER_STYLE)
-    cv2.putText(box, label, ((width - w) // 2, (height + h) // 2), PLACEHOLDER_STYLE.face,
-                PLACEHOLDER_STYLE.scale, border, PLACEHOLDER_STYLE.thick)
-    return box
-
-
 def assemble(unit_dir, layer: str, unit: int, shape: tuple[int, int], stack_vert: bool,
              background, border) -> np.ndarray:
     """The jpgvis pane's image: optimized-image corner, top-9 montage, top-9 deconv, each in
-    a third of the pane (a placeholder where a file is missing)."""
+    a third of the pane, those found stacked from the top (or left) on plain background."""
     height, width = shape
     cell = (height // 3, width) if stack_vert else (height, width // 3)
     parts = []
-    for folder, pattern, missing in SECTIONS:
+    for folder, pattern in SECTIONS:
         image = None
         if unit_dir is not None:
             image = read_rgb(os.path.join(unit_dir, folder, layer,
@@ -116,14 +103,18 @@ def assemble(unit_dir, layer: str, unit: int, shape: tuple[int, int], stack_vert
         if image is not None and folder == "regularized_opt":
             image = crop_to_corner(image) if _is_montage(image) else None
         if image is None:
-            parts.append(placeholder(*cell, missing, background, border))
             continue
         section = np.empty(cell + (3,), np.uint8)
         fill(section, background)
         fitted = resize_to_fit(image, *cell)
         section[:fitted.shape[0], :fitted.shape[1]] = fitted
         parts.append(section)
-    return np.concatenate(parts, axis=0 if stack_vert else 1)
+    pane = np.empty((*shape, 3), np.uint8)
+    fill(pane, background)
+    if parts:
+        found = np.concatenate(parts, axis=0 if stack_vert else 1)
+        pane[:found.shape[0], :found.shape[1]] = found
+    return pane
 
 
 def _is_montage(image: np.ndarray) -> bool:
@@ -153,7 +144,7 @@ class UnitJpgs:
         """The pane image for a unit, or None while the loader is still reading it."""
         if self.has_layer(layer):
             key = (self.source_layer(layer), unit, tuple(shape))
-        else:                                   # placeholders only, the same for every unit
+        else:                                   # background only, the same for every unit
             key = (None, 0, tuple(shape))
         image = self.cache.get(key)
         if image is None:

@@ -4,10 +4,12 @@ deepvis's gradient graphs return the derivative at the network input only, so th
 blob L for a seed at blob S comes from a gradient graph of the forward graph cut at L: its
 input is L, its nodes are those on paths from L to where S's seed enters.
 
-Decision on quirk #27: the diff shown is the derivative with respect to the visible blob L
-itself (after its ReLU, when it has one), i.e. of the values the forward view shows. The
-original showed the diff below L's in-place ReLU because Caffe shares one buffer.
-Blobs after S, or off every path to it, show zeros, as with the original's zero_higher.
+Quirk #27, as the original: for a blob L with an in-place ReLU (a Caffe import records where
+its seed enters, below that ReLU) the diff shown is the one below the ReLU, i.e. after the
+ReLU's backward or deconv step, as Caffe's shared buffer held it. The cut graph then starts
+at L's pre-ReLU tensor, fed with L's values: the ReLU's mask (x > 0) is the same for x and
+relu(x), so the result is exact. Blobs after S, or off every path to it, show zeros, as
+with the original's zero_higher; S itself shows its seed.
 """
 from __future__ import annotations
 
@@ -44,13 +46,15 @@ class LayerDiffs:
         if built is None:
             return np.zeros_like(blobs[layer][0])
         executor, extra_inputs = built
-        feeds = {layer: blobs[layer], "seed": seed}
+        feeds = {seed_tensor_for(self.model.graph, layer): blobs[layer], "seed": seed}
         feeds.update({name: blobs[name] for name in extra_inputs})
         return executor.run(feeds, ["grad"])["grad"][0]
 
     def _build(self, layer: str, target: str, mode: str):
-        cut = cut_graph(self.model.graph, layer, seed_tensor_for(self.model.graph, target),
-                        self.model.blob_shapes)
+        start = seed_tensor_for(self.model.graph, layer)      # below an in-place ReLU
+        shapes = {**self.model.blob_shapes, start: self.model.blob_shapes[layer]}
+        cut = cut_graph(self.model.graph, start, seed_tensor_for(self.model.graph, target),
+                        shapes)
         if cut is None:
             return None
         sub, extra_inputs = cut

@@ -40,11 +40,11 @@ class Session:
         return Scene(self.state, results, frame, fps, self.help_mode, notice)
 
 
-def static_files_for(settings, path) -> StaticFiles:
+def static_files_for(settings, path, listdir_order: bool = False) -> StaticFiles:
     """An image file (shown alone) or a folder of images (navigated with e / w)."""
     path = pathlib.Path(path)
     if path.is_dir():
-        return StaticFiles(settings, path)
+        return StaticFiles(settings, path, listdir_order=listdir_order)
     if not path.is_file():
         raise DeepvisError(f"input {path} does not exist")
     return StaticFiles(settings, path.parent, files=[path.name])

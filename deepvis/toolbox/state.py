@@ -5,8 +5,9 @@ render command replays keys through the same method.
 
 Decisions on the original's quirks (§12):
 - An unhandled key leaves a pending redraw alone (the original cleared it, #10).
-- `extra_msg` ("h for help") stays on the status line until the next handled key, instead
-  of vanishing after one draw, so a frame depends only on the state (#9).
+- `extra_msg` ("h for help") is set at start and on reset; the live window clears it once
+  a frame has shown it, as the original (#9); a handled key clears it too, so `deepvis
+  render` shows it only when no key came after the start or the last reset.
 - Whether the back result is stale is not stored here: the frame compares the result the
   network produced with `back_key()` (see frame.py).
 """
