@@ -1,13 +1,14 @@
 """The Figure 3 sheet on EfficientNet-Lite0: its total time, and what one unit-iteration
 costs inside the sheet's batches against one unit optimized alone.
 
-Run: python bench/bench_figures.py [--iters 20] [--rounds 3] [--sheet] [--out DIR]
+Run: python bench/bench_figures.py [--iters 10] [--rounds 3] [--batch-sizes 4,20] [--sheet]
+                                   [--out DIR]
 
 Side by side, in --rounds interleaved rounds (alone, batch, alone, batch, ...): one fc
-unit (130, flamingo) alone for --iters iterations, and the 20 default units as one batch
-(as `deepvis figure3` runs each setting) for --iters iterations, both with paper3 in the
-model's units; the median of each gives the time per unit-iteration, and their ratio is
-what batching saves. With --sheet it then runs the whole sheet as a user would
+unit (130, flamingo) alone for --iters iterations, and the first B default units as one
+batch for each B of --batch-sizes (4 is what `deepvis figure3` runs by default; 20 is
+the whole row at once), all with paper3 in the model's units; the median of each gives
+the time per unit-iteration, and the ratio to alone is what batching saves or costs. With --sheet it then runs the whole sheet as a user would
 (`deepvis figure3 efficientnet-lite0`: 20 units x 5 settings x 200 iterations, judged)
 into --out and reports its wall time and its time per unit-iteration against the alone
 figure. The model is loaded as the command loads it (onnxruntime keeps its buffers).
@@ -43,7 +44,8 @@ def seconds(model, params, space) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--iters", type=int, default=20, help="iterations per timed run")
+    parser.add_argument("--iters", type=int, default=10, help="iterations per timed run")
+    parser.add_argument("--batch-sizes", default="4,20", help="batch sizes to time")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--sheet", action="store_true", help="also run the whole sheet")
     parser.add_argument("--out", help="folder for --sheet (default: a temporary one)")
@@ -52,22 +54,22 @@ def main() -> None:
     model = ModelRef(MODEL).load()
     space = space_of(model)
     scale = getattr(space, "input_scale", 1.0)
-    alone = unit_params([130], args.iters, scale)
-    batch = unit_params(LITE_CLASSES, args.iters, scale)
-    seconds(model, unit_params([130], 2, scale), space)            # warm both sessions
-    seconds(model, unit_params(LITE_CLASSES, 2, scale), space)
-    times = {"alone": [], "batch": []}
+    runs = {1: unit_params([130], args.iters, scale)}
+    for size in (int(b) for b in args.batch_sizes.split(",") if b.strip()):
+        runs[size] = unit_params(LITE_CLASSES[:size], args.iters, scale)
+    for size in runs:                                              # warm every batch size
+        seconds(model, unit_params(LITE_CLASSES[:size], 2, scale), space)
+    times = {size: [] for size in runs}
     for _ in range(args.rounds):
-        times["alone"].append(seconds(model, alone, space) / args.iters)
-        times["batch"].append(seconds(model, batch, space) / (args.iters * len(batch)))
-    per_alone = statistics.median(times["alone"]) * 1000
-    per_batch = statistics.median(times["batch"]) * 1000
+        for size, params in runs.items():
+            times[size].append(seconds(model, params, space) / (args.iters * size))
+    per = {size: statistics.median(t) * 1000 for size, t in times.items()}
+    per_alone = per[1]
     print(f"{MODEL}, fc, paper3, {args.iters} iterations, median of {args.rounds} rounds")
-    print(f"  one unit alone:          {per_alone:8.1f} ms per unit-iteration "
-          f"(rounds: {', '.join(f'{t * 1000:.1f}' for t in times['alone'])})")
-    print(f"  {len(batch)} units as one batch: {per_batch:8.1f} ms per unit-iteration "
-          f"(rounds: {', '.join(f'{t * 1000:.1f}' for t in times['batch'])})")
-    print(f"  batch / alone: {per_batch / per_alone:.2f}")
+    for size, ms in per.items():
+        name = "one unit alone" if size == 1 else f"{size} units as one batch"
+        print(f"  {name:<22} {ms:8.1f} ms per unit-iteration = {ms / per_alone:.2f} x alone "
+              f"(rounds: {', '.join(f'{t * 1000:.1f}' for t in times[size])})")
     if not args.sheet:
         return
     from deepvis.cli import main as cli

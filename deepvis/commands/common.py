@@ -11,6 +11,15 @@ def add_model_args(parser, backend: bool = True) -> None:
                              "(.yaml, or an original settings_local.py)")
     parser.add_argument("--settings", metavar="FILE",
                         help="settings file (YAML or settings_local.py) applied on top of MODEL")
+    parser.add_argument("--input-size", metavar="HxW",
+                        help="input height and width for a graph exported with a dynamic "
+                             "size (the setting deepvis_input_size)")
+    parser.add_argument("--preprocess", metavar="NAME",
+                        choices=("torchvision", "caffe", "tf", "lite"),
+                        help="how photos become inputs, by convention: torchvision (RGB, "
+                             "ImageNet mean/std), caffe (BGR, ImageNet mean, scale 1), tf "
+                             "(RGB to [-1, 1]), lite (RGB, (x-127)/128); the setting "
+                             "deepvis_preprocess")
     if backend:
         parser.add_argument("--backend", choices=("auto", *BACKENDS), default="auto",
                             help="ort: onnxruntime (CPU, or CUDA with caffevis_mode_gpu and "
@@ -20,5 +29,8 @@ def add_model_args(parser, backend: bool = True) -> None:
 
 def open_model(args, backend=None, speed_over_memory: bool = False):
     from ..model import load_model
+    overrides = {"deepvis_input_size": getattr(args, "input_size", None),
+                 "deepvis_preprocess": getattr(args, "preprocess", None)}
     return load_model(args.model, backend=backend or getattr(args, "backend", "auto"),
-                      settings=args.settings, speed_over_memory=speed_over_memory)
+                      settings=args.settings, speed_over_memory=speed_over_memory,
+                      overrides={k: v for k, v in overrides.items() if v is not None})

@@ -38,6 +38,10 @@ from .optimize import add_find_args, find_values
 
 PAPER_ROWS = ("none", "paper1", "paper2", "paper3", "paper4")
 DEFAULT_ITER = 200
+# Measured with bench/bench_figures.py on EfficientNet-Lite0, 2 shared cores: a batch of 20
+# costs more per unit-iteration than one unit alone (memory traffic), and small batches
+# about the same; 4 keeps the batching without its cost.
+DEFAULT_BATCH = 4
 
 
 def best_preset() -> str:
@@ -85,12 +89,15 @@ def common_args(p, name: str) -> None:
     add_find_args(p, units=False)
     for key in ("mean", "channel_swap_to_rgb", "data_size"):
         p.set_defaults(**{key: None})
-    p.set_defaults(max_iter=DEFAULT_ITER, push_channel=None)
+    p.set_defaults(max_iter=DEFAULT_ITER, push_channel=None, batch_size=DEFAULT_BATCH)
     if name == "figure3":
         p.set_defaults(preset=None)
     for action in p._actions:
         if action.dest == "max_iter":
             action.help = f"iterations per unit (default: {DEFAULT_ITER})"
+        if action.dest == "batch_size":
+            action.help = (f"units per optimize() call, all of one layer and setting "
+                           f"(default: {DEFAULT_BATCH})")
         if action.dest == "preset" and name == "figure4":
             action.help = (f"the setting of every cell (default: {best_preset()}, the best "
                            "one known); explicit flags override its values")

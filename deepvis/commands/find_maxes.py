@@ -121,6 +121,11 @@ def run_on_cluster(args, model, images, layers, state, todo, absorbed, framing) 
         state.absorb(part)
         absorbed(part.done.count(), part.skipped)
 
+    if len(images) and len(state.skipped) == len(images):
+        discard_checkpoint(ckpt)
+        first = next(iter(sorted(state.skipped.items())))
+        raise DeepvisError(f"every one of the {len(images)} images was skipped, so {output} was "
+                           f"not written; the first, {images.file(first[0])}: {first[1]}")
     with open_client(args.scheduler, args.workers) as client:
         scan_on_cluster(client, spec, images, layers, args.top, args.batch_size, todo,
                         args.partition_size, arrived, decode_threads=min(args.decode_threads, 1),

@@ -69,11 +69,18 @@ def prob_blob(model) -> str:
     return name if name in model.blob_names else model.blob_names[-1]
 
 
-def top_k(probs: np.ndarray, k: int, labels) -> list[dict]:
+def is_probability(model, blob: str) -> bool:
+    """Whether a blob holds probabilities: the output of a Softmax. Anything else (a
+    classifier's logits, most exports' last blob) is a score."""
+    return any(node.op_type == "Softmax" and blob in node.output
+               for node in model.graph.graph.node)
+
+
+def top_k(probs: np.ndarray, k: int, labels, key: str = "prob") -> list[dict]:
     flat = probs.reshape(-1)
     order = np.argsort(-flat, kind="stable")[:k]
     return [{"class": int(i), "label": labels[i] if labels and i < len(labels) else str(i),
-             "prob": float(flat[i])} for i in order]
+             key: float(flat[i])} for i in order]
 
 
 def run(args) -> int:
@@ -83,15 +90,19 @@ def run(args) -> int:
     blobs = model.forward(x, blobs=wanted)
     refuse_non_finite(blobs[prob_blob(model)], names, prob_blob(model))
     probs = blobs[prob_blob(model)].reshape(len(x), -1)
-    results = [{"input": name, "top": top_k(p, args.top, model.labels)}
-               for name, p in zip(names, probs)]
+    key = "prob" if is_probability(model, prob_blob(model)) else "score"
+    results = [{"input": name, "blob": prob_blob(model),
+                "top": top_k(p, args.top, model.labels, key)} for name, p in zip(names, probs)]
     if args.save_blobs:
         save_npz(args.save_blobs, blobs, overwrite=args.force)
     if args.json:
         print(json.dumps(results, indent=1))
     else:
+        if key == "score":
+            print(f"(scores of {prob_blob(model)}, not probabilities: it is not the output of "
+                  "a Softmax)")
         for result in results:
             print(result["input"])
             for rank, entry in enumerate(result["top"], 1):
-                print(f"  {rank}. {entry['prob']:.4f}  {entry['class']:>4}  {entry['label']}")
+                print(f"  {rank}. {entry[key]:.4f}  {entry['class']:>4}  {entry['label']}")
     return 0

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..errors import DeepvisError
 from ..fileio import save_image
+from ..names import file_name
 from ..optimize import montage as M
 from ..optimize import params as P
 from ..optimize.params import FindParams
@@ -61,11 +62,11 @@ def register(sub) -> None:
 
 
 def layer_dir(out, layer: str) -> pathlib.Path:
-    return pathlib.Path(out) / "regularized_opt" / layer.replace("/", "_")
+    return pathlib.Path(out) / "regularized_opt" / file_name(layer)
 
 
 def montage_path(out, layer: str, unit: int) -> pathlib.Path:
-    return layer_dir(out, layer) / f"{layer.replace('/', '_')}_{unit:04d}_montage.jpg"
+    return layer_dir(out, layer) / f"{file_name(layer)}_{unit:04d}_montage.jpg"
 
 
 def quadrant_presets(args) -> list[str | None]:

@@ -43,10 +43,13 @@ _ALIGN = 64
 class GradCache:
     """Gradient graphs of one forward model, built on demand and kept in `cache_dir`."""
 
-    def __init__(self, forward_model, cache_dir):
+    def __init__(self, forward_model, cache_dir, weights_key: str | None = None):
+        """`weights_key`, when given, stands for the weights' bytes in the folder's name (for
+        example the source file's path, size and modification time): hashing VGG's 530 MB
+        of weights on every load takes a second."""
         forward = _loaded(forward_model)
         self._skeleton, self._layout = _externalized(forward)
-        self.digest = _digest(self._skeleton, forward)
+        self.digest = _digest(self._skeleton, forward, weights_key)
         self.dir = pathlib.Path(cache_dir) / self.digest
         self.dir.mkdir(parents=True, exist_ok=True)
         if not (self.dir / WEIGHTS_FILE).exists():
@@ -211,12 +214,17 @@ def _tensor_bytes(tensor: onnx.TensorProto) -> bytes:
     return numpy_helper.to_array(tensor).tobytes()
 
 
-def _digest(skeleton: onnx.ModelProto, forward: onnx.ModelProto) -> str:
-    """sha256 over the model structure and every weight byte, without serialising it whole."""
+def _digest(skeleton: onnx.ModelProto, forward: onnx.ModelProto,
+            weights_key: str | None = None) -> str:
+    """sha256 over the model structure and every weight byte (or the key that stands for
+    them), without serialising it whole."""
     digest = hashlib.sha256(skeleton.SerializeToString(deterministic=True))
     for tensor in forward.graph.initializer:
         digest.update(_tensor_bytes(tensor))
     return digest.hexdigest()
+    if weights_key is not None:
+        digest.update(b"weights-key:" + weights_key.encode())
+        return digest.hexdigest()
 
 
 def _write_weights(forward: onnx.ModelProto, layout: dict, path: pathlib.Path) -> None:

@@ -42,7 +42,10 @@ def visible_blobs(model: onnx.ModelProto) -> list[str]:
     recorded = meta.read(model)["blobs"]
     if recorded:
         return recorded
-    inferred = onnx.shape_inference.infer_shapes(model, strict_mode=False)
+    # Shape inference on a copy without the large weights: on VGG-sized models inferring on
+    # the full graph serialises and copies every weight, seconds for nothing.
+    from .info import _light_copy
+    inferred = onnx.shape_inference.infer_shapes(_light_copy(model), strict_mode=False)
     types = {v.name: v.type.tensor_type.elem_type
              for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
     source = graph_input(model).name
@@ -56,6 +59,34 @@ def visible_blobs(model: onnx.ModelProto) -> list[str]:
                 if types.get(out, TensorProto.FLOAT) == TensorProto.FLOAT:
                     blobs.append(out)
     return blobs
+
+
+def static_shapes(model: onnx.ModelProto, names, batch: int = 1) -> dict | None:
+    """Shapes of `names` by ONNX shape inference, the batch symbol taken as `batch`; None
+    unless every shape comes out fully known (then a forward pass must measure them)."""
+    from .info import _light_copy
+    inferred = onnx.shape_inference.infer_shapes(_light_copy(model), strict_mode=False)
+    infos = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.output)
+             + list(inferred.graph.input)}
+    first = graph_input(model).type.tensor_type.shape.dim
+    batch_symbol = first[0].dim_param if first and first[0].dim_param else None
+    shapes = {}
+    for name in names:
+        info = infos.get(name)
+        if info is None or not info.type.tensor_type.HasField("shape"):
+            return None
+        dims = []
+        for i, d in enumerate(info.type.tensor_type.shape.dim):
+            if d.HasField("dim_value"):
+                dims.append(d.dim_value)
+            elif i == 0 and batch_symbol and d.dim_param == batch_symbol:
+                dims.append(batch)
+            else:
+                return None
+            if i == 0 and batch_symbol and not d.dim_param:
+                return None   # a blob whose first dim is not the batch: let a run tell
+        shapes[name] = tuple(dims)
+    return shapes
 
 
 def with_outputs(model: onnx.ModelProto, names) -> onnx.ModelProto:

@@ -29,6 +29,7 @@ import cv2
 import numpy as np
 
 from ..errors import DeepvisError
+from ..names import file_name
 from ..preprocess import input_to_rgb
 from . import crops
 from .images import ImageList, decode
@@ -87,8 +88,8 @@ class Entry:
 
 
 def check_layer_name(layer: str) -> None:
-    if not layer or "/" in layer or "\\" in layer or layer in (".", ".."):
-        raise DeepvisError(f"layer name {layer!r} cannot be a folder name of the jpg tree")
+    if not layer:
+        raise DeepvisError("an empty layer name cannot be a folder name of the jpg tree")
 
 
 def montage_paths(layer: str, unit: int, options: RenderOptions) -> list[str]:
@@ -96,12 +97,13 @@ def montage_paths(layer: str, unit: int, options: RenderOptions) -> list[str]:
     if not options.montages:
         return []
     folders = ["max_im"] + [MONTAGE_FOLDERS[m] for m in options.modes]
-    return [f"{folder}/{layer}/{layer}_{unit:04d}.jpg" for folder in folders]
+    name = file_name(layer)   # flat and safe for any tensor name; deepvis.names maps back
+    return [f"{folder}/{name}/{name}_{unit:04d}.jpg" for folder in folders]
 
 
 def loose_folder(layer: str, unit: int) -> str:
     """The original's layout: <layer>/unit_<NNNN>/ directly in the output folder."""
-    return f"{layer}/unit_{unit:04d}"
+    return f"{file_name(layer)}/unit_{unit:04d}"
 
 
 def written_paths(layer: str, unit: int, top: int, options: RenderOptions) -> list[str]:

@@ -160,6 +160,9 @@ def output_prefix(output_prefix: str, template: str, params: dict, results: dict
     Raises KeyError when the template names a result field and `results` is not given yet.
     """
     fields = {f"p.{k}": v for k, v in params.items()}
+    if isinstance(params.get("push_layer"), str):   # any tensor name as one flat file name
+        from ..names import file_name
+        fields["p.push_layer"] = file_name(params["push_layer"])
     fields.update({f"r.{k}": v for k, v in (results or {}).items()})
     pattern = f"{output_prefix}_{template}_"
     try:

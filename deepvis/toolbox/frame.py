@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import DeepvisError
+from ..names import short_names
 from .jpgs import FifoCache, UnitJpgs
 from .layout import help_pane, panes_from_settings, window_shape
 from .look import Look
@@ -42,7 +43,10 @@ class FrameDrawer:
         self.shape = window_shape(self.panes)
         self.help = help_pane(settings, self.shape)
         rule = settings.get("caffevis_layer_pretty_names")
-        self.pretty_names = [pretty_name(info.name, rule) for info in layer_list]
+        # without a rule, exporter paths (/layer1/layer1.0/conv1/Conv_output_0) are shortened
+        # to their module (layer1.0.conv1); the status line keeps the full name
+        self.pretty_names = ([pretty_name(info.name, rule) for info in layer_list] if rule
+                             else short_names([info.name for info in layer_list]))
         self.labels = labels
         self.label_layers = set(settings.get("caffevis_label_layers") or ())
         prob = settings.get("caffevis_prob_layer")

@@ -16,6 +16,7 @@ import threading
 import cv2
 import numpy as np
 
+from ..names import file_name
 from .fit import resize_to_fit
 from .paint import fill
 
@@ -98,8 +99,9 @@ def assemble(unit_dir, layer: str, unit: int, shape: tuple[int, int], stack_vert
     for folder, pattern in SECTIONS:
         image = None
         if unit_dir is not None:
-            image = read_rgb(os.path.join(unit_dir, folder, layer,
-                                          pattern.format(layer=layer, unit=unit)))
+            name = file_name(layer)   # as crop-max-patches and optimize-layer wrote it
+            image = read_rgb(os.path.join(unit_dir, folder, name,
+                                          pattern.format(layer=name, unit=unit)))
         if image is not None and folder == "regularized_opt":
             image = crop_to_corner(image) if _is_montage(image) else None
         if image is None:
@@ -166,8 +168,8 @@ class UnitJpgs:
         """Pattern mode: the layer's whole_layer.jpg cut into n unit images, or None."""
         if not self.has_layer(layer):
             return None
-        path = os.path.join(self.unit_dir, "regularized_opt", self.source_layer(layer),
-                            "whole_layer.jpg")
+        path = os.path.join(self.unit_dir, "regularized_opt",
+                            file_name(self.source_layer(layer)), "whole_layer.jpg")
         key = (path, "whole")
         stack = self.cache.get(key)
         if stack is None:
