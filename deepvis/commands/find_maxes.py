@@ -105,6 +105,11 @@ def run(args) -> int:
             scan(model, images, layers, state, todo, args.batch_size, args.decode_threads,
                  on_batch=lambda batch, _: absorbed(batch.end - batch.start, batch.skipped),
                  preprocess=framing.preprocessor(model))
+    if len(images) and len(state.skipped) == len(images):
+        discard_checkpoint(ckpt)
+        first = next(iter(sorted(state.skipped.items())))
+        raise DeepvisError(f"every one of the {len(images)} images was skipped, so {output} was "
+                           f"not written; the first, {images.file(first[0])}: {first[1]}")
     write_maxes(output, Maxes(state.tables, images, state.skipped, info), overwrite=True)
     discard_checkpoint(ckpt)
     print(f"{len(images) - len(state.skipped)} images scanned, {len(state.skipped)} skipped, "
@@ -121,11 +126,6 @@ def run_on_cluster(args, model, images, layers, state, todo, absorbed, framing) 
         state.absorb(part)
         absorbed(part.done.count(), part.skipped)
 
-    if len(images) and len(state.skipped) == len(images):
-        discard_checkpoint(ckpt)
-        first = next(iter(sorted(state.skipped.items())))
-        raise DeepvisError(f"every one of the {len(images)} images was skipped, so {output} was "
-                           f"not written; the first, {images.file(first[0])}: {first[1]}")
     with open_client(args.scheduler, args.workers) as client:
         scan_on_cluster(client, spec, images, layers, args.top, args.batch_size, todo,
                         args.partition_size, arrived, decode_threads=min(args.decode_threads, 1),

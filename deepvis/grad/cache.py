@@ -219,12 +219,12 @@ def _digest(skeleton: onnx.ModelProto, forward: onnx.ModelProto,
     """sha256 over the model structure and every weight byte (or the key that stands for
     them), without serialising it whole."""
     digest = hashlib.sha256(skeleton.SerializeToString(deterministic=True))
-    for tensor in forward.graph.initializer:
-        digest.update(_tensor_bytes(tensor))
-    return digest.hexdigest()
     if weights_key is not None:
         digest.update(b"weights-key:" + weights_key.encode())
         return digest.hexdigest()
+    for tensor in forward.graph.initializer:
+        digest.update(_tensor_bytes(tensor))
+    return digest.hexdigest()
 
 
 def _write_weights(forward: onnx.ModelProto, layout: dict, path: pathlib.Path) -> None:
