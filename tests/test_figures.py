@@ -40,7 +40,9 @@ def cells(out, name="figure3"):
 
 
 def test_figure3_writes_a_cell_per_setting_and_unit(tiny_path, tmp_path):
-    assert figure3(tiny_path, tmp_path, "--batch-size", "3") == 0
+    assert figure3(tiny_path, tmp_path, "--batch-size", "3", "--sheet",
+                   str(tmp_path / "sheet.jpg")) == 0
+    assert not (tmp_path / "figure3.png").exists()
     doc = json.loads((tmp_path / "figure3.json").read_text())
     assert doc["rows"] == ["none", "paper1", "paper3"]
     assert [(c["setting"], c["unit"]) for c in doc["cells"]] == \
@@ -53,7 +55,7 @@ def test_figure3_writes_a_cell_per_setting_and_unit(tiny_path, tmp_path):
     none = next(c for c in doc["cells"] if c["setting"] == "none")
     assert paper1["params"]["small_norm_percentile"] == 50.0 and paper1["params"]["blur_every"] == 4
     assert none["params"]["blur_radius"] == 0 and none["params"]["decay"] == 0
-    sheet = cv2.imread(str(tmp_path / "figure3.png"))
+    sheet = cv2.imread(str(tmp_path / "sheet.jpg"))
     # three rows of 112-pixel tiles, four columns, labels and captions around them
     assert sheet.shape[0] > 3 * 112 and sheet.shape[1] > 4 * 112
     assert sheet.std() > 10                      # pictures and text, not a blank page
@@ -149,6 +151,8 @@ def test_figure_errors_name_the_flag(tiny_path, tmp_path, capsys):
     assert figure3(tiny_path, tmp_path, "--presets", "none,paper9") == 1
     assert "unknown preset 'paper9'" in capsys.readouterr().err
     assert main(["figure3", tiny_path, "--out", str(tmp_path), "--units", str(UNITS)]) == 1
+    assert figure3(tiny_path, tmp_path, "--tile", "4") == 1
+    assert "--tile must be at least 16" in capsys.readouterr().err
     assert parse_unit_rows("conv1:0-2;fc8:130") == (("conv1", (0, 1, 2)), ("fc8", (130,)))
 
 

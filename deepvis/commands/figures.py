@@ -84,6 +84,8 @@ def common_args(p, name: str) -> None:
                    help="judge models for class units of ImageNet models, comma-separated, "
                         "or none (default: lite1,lite2)")
     p.add_argument("--tile", type=int, default=112, help="picture size on the sheet (default 112)")
+    p.add_argument("--sheet", metavar="PATH",
+                   help=f"where to write the sheet, .png or .jpg (default: OUT/{name}.png)")
     p.add_argument("--brave", action="store_true",
                    help="redo cells that --out holds with other settings (default: refuse)")
     add_find_args(p, units=False)
@@ -162,6 +164,10 @@ def open_ref(args):
 
 
 def make_sheet(args, ref, model, name: str, rows) -> int:
+    if args.tile < 16:
+        raise DeepvisError(f"--tile must be at least 16 pixels, got {args.tile}")
+    if args.batch_size < 1:
+        raise DeepvisError(f"--batch-size must be at least 1, got {args.batch_size}")
     out = pathlib.Path(args.out)
     cells_dir = out / "units"
     space = space_of(model)
@@ -194,13 +200,14 @@ def make_sheet(args, ref, model, name: str, rows) -> int:
     images = {j.key: records.load_image(cells_dir, done[j.key]) for j in jobs}
     judge_cells(args, model, jobs, cells, images)
     sheet = draw(args, model, name, rows, jobs, cells, images)
-    save_image(out / f"{name}.png", sheet, overwrite=True)
+    sheet_path = pathlib.Path(args.sheet) if args.sheet else out / f"{name}.png"
+    save_image(sheet_path, sheet, overwrite=True)
     summary = {"figure": name, "model": args.model, "rows": [r[0] for r in rows],
                "cells": cells, "tally": tallies(cells)}
     with atomic_path(out / f"{name}.json", overwrite=True) as tmp:
         tmp.write_text(json.dumps(summary, indent=1) + "\n")
     if not args.quiet:
-        report(summary, out / f"{name}.png")
+        report(summary, sheet_path)
     return 0
 
 
