@@ -90,7 +90,7 @@ def npy_header(path) -> tuple[tuple[int, ...], np.dtype]:
             reader = (np.lib.format.read_array_header_1_0 if version == (1, 0)
                       else np.lib.format.read_array_header_2_0)
             shape, _fortran, dtype = reader(handle, max_header_size=10000)
-        except (ValueError, SyntaxError, TypeError) as exc:
+        except Exception as exc:  # noqa: BLE001 - numpy's header parser raises many kinds
             raise FormatError(f"{path}: unreadable .npy header: {exc}") from None
         data_start = handle.tell()
     if dtype.kind not in "biuf" or dtype.fields is not None or dtype.subdtype is not None:
@@ -116,7 +116,7 @@ def read_network_input(path) -> np.ndarray:
         raise FormatError(f"{path}: expected shape (C,H,W) or (N,C,H,W), got {shape}")
     try:
         x = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:
         raise FormatError(f"{path} is not a readable .npy array: {exc}") from None
     if x.ndim == 3:
         x = x[None]

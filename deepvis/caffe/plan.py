@@ -110,8 +110,9 @@ def plan_net(net: Net, batch: int = 1) -> Plan:
     return plan
 
 
-# A blob or weight of more elements than this (8 GiB of float32) is a typo or an attack.
-MAX_ELEMENTS = 1 << 31
+# A blob or weight of more elements than this (1 GiB of float32; VGG's largest weight has
+# 103 M) is a typo or an attack.
+MAX_ELEMENTS = 1 << 28
 
 
 def _check_size(shape, what: str) -> None:

@@ -5,9 +5,12 @@ archive is refused as a whole instead of half-extracted.
 """
 from __future__ import annotations
 
+import gzip
+import lzma
 import pathlib
 import posixpath
 import tarfile
+import zlib
 
 from ..errors import DeepvisError
 
@@ -57,7 +60,7 @@ def safe_extract(archive, target) -> int:
             target.mkdir(parents=True, exist_ok=True)
             for member in members:
                 tar.extract(member, target, **_filter_kwargs())
-    except (tarfile.TarError, EOFError) as exc:
+    except (tarfile.TarError, EOFError, gzip.BadGzipFile, zlib.error, lzma.LZMAError) as exc:
         raise DeepvisError(f"{archive} is not a readable tar archive ({exc}); delete it and "
                            "rerun to download it again") from exc
     return len(members)

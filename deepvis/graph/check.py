@@ -21,6 +21,9 @@ from ..errors import FormatError
 # Opsets 1-5 define ops with legacy attributes (consumed_inputs) that onnxruntime has no
 # kernels for; newer than onnx itself knows, no executor can know what the ops mean.
 MIN_OPSET = 6
+# deepvis runs every model once on a zero input of the declared shape: a 1 GiB input is no
+# photo (a 8192 x 8192 RGB image at batch 1 has 201 M elements).
+MAX_INPUT_ELEMENTS = 1 << 28
 # Element types that ONNX convolutions and matrix products take (float kinds only).
 FLOAT_TYPES = {TensorProto.FLOAT, TensorProto.DOUBLE, TensorProto.FLOAT16}
 _FLOAT_WEIGHT_OPS = {"Conv": (1, 2), "ConvTranspose": (1, 2), "Gemm": (0, 1, 2),
@@ -44,14 +47,15 @@ def max_opset() -> int:
 def check_model(model: onnx.ModelProto, path) -> None:
     """Refuse a user's model that an executor would refuse or misread; errors name `path`,
     the file `model` was loaded from."""
-    problems = structural_problems(model, raw_data_sizes(path))
+    problems = structural_problems(model, raw_data_sizes(path)) + metadata_problems(model)
     if problems:
         raise FormatError(f"{path}: {problems[0]}")
     light = _without_weight_data(model)
     try:
         onnx.checker.check_model(light)
         onnx.shape_inference.infer_shapes(light, check_type=True, strict_mode=True)
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as exc:
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError,
+            UnicodeDecodeError) as exc:  # names and strings must be UTF-8
         raise FormatError(f"{path} is not a valid ONNX model: {_first_line(exc)}") from None
 
 
@@ -65,6 +69,14 @@ def structural_problems(model: onnx.ModelProto, raw_sizes: dict | None = None) -
         problems.append(f"ONNX opset {opset} is not supported (deepvis runs opsets "
                         f"{MIN_OPSET} to {max_opset()})")
     graph = model.graph
+    weights = {t.name for t in graph.initializer}
+    for value in graph.input:
+        dims = value.type.tensor_type.shape.dim if value.type.HasField("tensor_type") else ()
+        sizes = [d.dim_value for d in dims if d.HasField("dim_value")]
+        if value.name not in weights and (any(n < 0 for n in sizes) or
+                                          math.prod(sizes) > MAX_INPUT_ELEMENTS):
+            problems.append(f"input {value.name!r} of shape {sizes} is negative or larger than "
+                            f"{MAX_INPUT_ELEMENTS} elements")
     problems += [problem for t in graph.initializer
                  for problem in [initializer_problem(t, raw_sizes)] if problem]
     seen = set()
@@ -79,7 +91,7 @@ def structural_problems(model: onnx.ModelProto, raw_sizes: dict | None = None) -
                 else ():
             if index < len(node.input) and types.get(node.input[index], TensorProto.FLOAT) \
                     not in FLOAT_TYPES:
-                kind = TensorProto.DataType.Name(types[node.input[index]]).lower()
+                kind = _type_name(types[node.input[index]])
                 problems.append(f"node {node.name!r} ({node.op_type}) takes {kind} weights "
                                 f"{node.input[index]!r}; it needs float, double or float16")
     return problems
@@ -247,6 +259,41 @@ def _without_weight_data(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 _SMALL_ELEMENTS = 256  # shapes, axes and pads stay: shape inference reads their values
+
+
+def _type_name(data_type: int) -> str:
+    try:
+        return TensorProto.DataType.Name(data_type).lower()
+    except ValueError:
+        return f"element type {data_type}"
+
+
+def metadata_problems(model: onnx.ModelProto) -> list[str]:
+    """deepvis's own metadata (see graph.meta) must be well formed and name real tensors."""
+    from . import meta
+
+    try:
+        recorded = meta.read(model)
+    except ValueError as exc:  # JSON that does not parse
+        return [f"its deepvis metadata is not valid JSON: {exc}"]
+    blobs, seeds, preprocess = recorded["blobs"], recorded["seeds"], recorded["preprocess"]
+    if blobs is not None and not (isinstance(blobs, list) and blobs and
+                                  all(isinstance(b, str) for b in blobs)):
+        return [f"metadata {meta.BLOBS} must be a non-empty list of tensor names"]
+    if not (isinstance(seeds, dict) and all(isinstance(k, str) and isinstance(v, str)
+                                            for k, v in seeds.items())):
+        return [f"metadata {meta.SEEDS} must map blob names to tensor names"]
+    if not isinstance(preprocess, dict):
+        return [f"metadata {meta.PREPROCESS} must be a JSON object"]
+    graph = model.graph
+    known = {v.name for v in graph.input} | {o for n in graph.node for o in n.output}
+    unknown = [b for b in (blobs or []) + list(seeds.values()) if b not in known]
+    if unknown:
+        return [f"its deepvis metadata names tensor {unknown[0]!r}, which the graph does not "
+                "compute"]
+    if blobs is not None and len(set(blobs)) != len(blobs):
+        return [f"metadata {meta.BLOBS} lists a blob twice"]
+    return []
 
 
 def _first_line(exc: Exception) -> str:

@@ -121,7 +121,10 @@ def load_checkpoint(path, digest: str, channels: dict | None = None,
     if str(data.get("fingerprint")) != digest:
         raise DeepvisError(f"{path} is the checkpoint of a different run (other model, layers, "
                            "top N or image list); pass --force to discard it and start over")
-    maxes = from_arrays(data)
+    try:
+        maxes = from_arrays(data)
+    except DeepvisError as exc:
+        raise DeepvisError(f"{path}: {exc}; pass --force to discard it") from None
     check_maxes(maxes, path)
     done = np.asarray(data.get("done", np.zeros((0, 2), np.int64)))
     total = len(maxes.images)

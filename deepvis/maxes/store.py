@@ -79,6 +79,8 @@ def from_arrays(data) -> Maxes:
         info = json.loads(str(data["info"]))
     except KeyError as exc:
         raise FormatError(f"not a deepvis maxes file: missing {exc}") from None
+    except (TypeError, ValueError, IndexError) as exc:  # arrays of the wrong kind or shape
+        raise FormatError(f"a damaged deepvis maxes file: {exc}") from None
     return Maxes(tables, images, skipped, info)
 
 
@@ -93,12 +95,17 @@ def read_npz(path) -> dict[str, np.ndarray]:
             return {key: data[key] for key in data.files}
     except FileNotFoundError:
         raise FormatError(f"{path} does not exist") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as exc:
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, NotImplementedError,
+            MemoryError) as exc:
         raise FormatError(f"{path} is not a readable .npz file: {exc}") from exc
 
 
 def read_maxes(path) -> Maxes:
-    maxes = from_arrays(read_npz(path))
+    data = read_npz(path)
+    try:
+        maxes = from_arrays(data)
+    except FormatError as exc:
+        raise FormatError(f"{path}: {exc}") from None
     check_maxes(maxes, path)
     return maxes
 
