@@ -66,7 +66,8 @@ def check_destination(path, overwrite: bool = False) -> pathlib.Path:
             raise DeepvisError(f"{path} is {what}; deepvis only ever replaces regular files, "
                                f"even with --force: {hint}")
         if not overwrite:
-            raise DeepvisError(f"{path} exists; pass --force to overwrite it")
+            raise DeepvisError(f"{path} exists; refusing to overwrite it (pass --force to "
+                               "replace it)")
     check_folder(path.parent, for_file=path)
     return path
 
@@ -248,7 +249,7 @@ def save_npy(path, array, overwrite: bool = False) -> None:
 
 def save_image(path, rgb: np.ndarray, overwrite: bool = False) -> None:
     """RGB uint8 (or float 0..255) -> PNG/JPEG by the extension."""
-    path = check_image_suffix(path)
+    path = check_image_suffix(check_destination(path, overwrite))
     image = np.clip(np.asarray(rgb), 0, 255).astype(np.uint8)
     try:
         ok, data = cv2.imencode(path.suffix, cv2.cvtColor(image, cv2.COLOR_RGB2BGR))

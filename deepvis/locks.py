@@ -1,14 +1,17 @@
 """File locks for state that several deepvis processes may share: the download cache, the
 converted-model and gradient-graph caches, and every output a command writes.
 
-A lock is a hidden `.<name>.lock` file beside what it guards (filelock's flock-based lock,
-released by the kernel when its process dies, so a kill -9 never leaves a stale lock).
-Caches wait for the other process (it is making the very file this one needs); outputs
-do not: a second command writing the same output stops at once with a message.
+Locks are filelock's flock-based locks, released by the kernel when their process dies, so
+a kill -9 never leaves a stale lock. Lock files live in the cache folder (`locks/`, named
+by a hash of the guarded path), so neither users' folders nor cache folders get extra files. Caches wait for the other process
+(it is making the very file this one needs); outputs do not: a second command writing the
+same output stops at once with a message.
 """
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import os
 import pathlib
 import sys
 
@@ -22,12 +25,16 @@ class Busy(DeepvisError):
 
 
 def lock_path(path) -> pathlib.Path:
+    """The lock file that guards `path` (which need not exist yet)."""
+    from .resources import cache_dir
+
     path = pathlib.Path(path)
-    return path.with_name(f".{path.name}.lock")
+    absolute = path.parent.resolve() / path.name
+    digest = hashlib.sha256(os.fsencode(absolute)).hexdigest()[:32]
+    return cache_dir() / "locks" / f"{digest}.lock"
 
 
-def _lock(path) -> FileLock:
-    lock = lock_path(path)
+def _lock(lock: pathlib.Path) -> FileLock:
     try:
         lock.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -38,15 +45,15 @@ def _lock(path) -> FileLock:
 @contextlib.contextmanager
 def exclusive_output(path, what: str = "writing"):
     """Hold `path`'s lock for the whole run; stop with a clear message if another process has it."""
-    lock = _lock(path)
+    where = lock_path(path)
+    lock = _lock(where)
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise Busy(f"another deepvis process is {what} {path} (it holds {lock_path(path)}); "
+        raise Busy(f"another deepvis process is {what} {path} (it holds {where}); "
                    "wait for it to finish, or choose another output") from None
     except OSError as exc:
-        raise DeepvisError(f"cannot lock {path} ({lock_path(path)}): "
-                           f"{exc.strerror or exc}") from None
+        raise DeepvisError(f"cannot lock {path} ({where}): {exc.strerror or exc}") from None
     try:
         yield
     finally:
@@ -56,7 +63,8 @@ def exclusive_output(path, what: str = "writing"):
 @contextlib.contextmanager
 def shared_cache_entry(path, what: str | None = None, say=None):
     """Hold `path`'s lock, waiting while another process makes or checks the same entry."""
-    lock = _lock(path)
+    where = lock_path(path)
+    lock = _lock(where)
     try:
         lock.acquire(timeout=0)
     except Timeout:
@@ -64,8 +72,7 @@ def shared_cache_entry(path, what: str | None = None, say=None):
                             f"{what or 'using'} {path} ...")
         lock.acquire()
     except OSError as exc:
-        raise DeepvisError(f"cannot lock {path} ({lock_path(path)}): "
-                           f"{exc.strerror or exc}") from None
+        raise DeepvisError(f"cannot lock {path} ({where}): {exc.strerror or exc}") from None
     try:
         yield
     finally:
@@ -74,3 +81,25 @@ def shared_cache_entry(path, what: str | None = None, say=None):
 
 def _to_stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def claimed_outputs(files=(), overwrite: bool = False, folders=(), images=()):
+    """Everything a command will write, checked now (before the work: kind, folder, rights,
+    image suffix) and locked until the command ends, so a second command writing the same
+    output stops at once instead of racing this one."""
+    from .fileio import check_destination, check_image_suffix, check_output_dir
+
+    files = [pathlib.Path(p) for p in files if p is not None]
+    folders = [pathlib.Path(p) for p in folders if p is not None]
+    for path in files:
+        check_destination(path, overwrite)
+    for path in images:
+        if path is not None:
+            check_image_suffix(path)
+    for folder in folders:
+        check_output_dir(folder)
+    with contextlib.ExitStack() as stack:
+        for path in [*files, *folders]:
+            stack.enter_context(exclusive_output(path))
+        yield

@@ -67,8 +67,10 @@ def cached_caffe_import(deploy, weights, mean=None) -> pathlib.Path:
     key.update(f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{mean}".encode())
     out = cache_dir() / "onnx" / f"{deploy.stem}-{key.hexdigest()[:12]}.onnx"
     if not out.is_file():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        print(f"deepvis: importing {deploy.name} + {weights.name} to ONNX (once) ...",
-              file=sys.stderr)
-        import_caffe(deploy, weights, mean_path=mean, out_path=out, overwrite=True)
+        from .locks import shared_cache_entry        # one process converts, others wait
+        with shared_cache_entry(out, "importing"):
+            if not out.is_file():
+                print(f"deepvis: importing {deploy.name} + {weights.name} to ONNX (once) ...",
+                      file=sys.stderr)
+                import_caffe(deploy, weights, mean_path=mean, out_path=out, overwrite=True)
     return out

@@ -14,7 +14,7 @@ import numpy as np
 import onnx
 
 from ..errors import DeepvisError
-from ..fileio import write_bytes
+from ..fileio import check_destination, write_bytes
 from ..graph import meta
 from ..graph.builder import GraphBuilder
 from .layers.base import Site
@@ -84,9 +84,11 @@ def import_caffe(prototxt_path, caffemodel_path, mean_path=None, out_path=None, 
     sidecar = mean_sidecar_path(out) if mean_path is not None else None
     if out is not None and not out.parent.is_dir():
         raise DeepvisError(f"cannot write {out}: folder {out.parent} does not exist")
-    for path in (out, sidecar):
-        if path is not None and path.exists() and not overwrite:
-            raise DeepvisError(f"{path} already exists; refusing to overwrite it")
+    if out is not None:
+        check_destination(out, overwrite)
+    if sidecar is not None:
+        # a sidecar without its .onnx is the orphan of a failed run: this run's to replace
+        check_destination(sidecar, overwrite or not out.exists())
     deploy = read_prototxt(prototxt_path)
     weights = read_caffemodel(caffemodel_path)
     preprocess, mean = {}, None
@@ -99,5 +101,10 @@ def import_caffe(prototxt_path, caffemodel_path, mean_path=None, out_path=None, 
             buffer = io.BytesIO()
             np.save(buffer, mean, allow_pickle=False)
             write_bytes(sidecar, buffer.getvalue(), overwrite=True)
-        write_bytes(out, model.SerializeToString(), overwrite=True)
+        try:
+            write_bytes(out, model.SerializeToString(), overwrite=True)
+        except BaseException:
+            if sidecar is not None and not out.exists():
+                sidecar.unlink(missing_ok=True)       # no orphan sidecar
+            raise
     return model

@@ -6,7 +6,7 @@ import pathlib
 import numpy as np
 
 from ..errors import DeepvisError
-from ..fileio import read_image, read_network_input, refuse_overwrite, save_image, save_npy
+from ..fileio import read_image, read_network_input, save_image, save_npy
 from ..grad import MODES
 from ..vis.back import FILTERS, back_image
 from .common import add_model_args, open_model
@@ -64,9 +64,13 @@ def make_seed(kind: str, unit: tuple[int, ...], activation: np.ndarray) -> np.nd
 
 
 def run(args) -> int:
+    from ..locks import claimed_outputs
+    with claimed_outputs([args.out, args.png], overwrite=args.force, images=[args.png]):
+        return _run(args)
+
+
+def _run(args) -> int:
     outputs = [args.out] + ([args.png] if args.png else [])
-    for path in outputs:
-        refuse_overwrite(path, args.force)
     model = open_model(args)
     path = pathlib.Path(args.input)
     x = read_network_input(path) if path.suffix == ".npy" else model.preprocess(read_image(path))

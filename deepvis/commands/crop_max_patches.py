@@ -79,6 +79,16 @@ def parse_units(spec: str | None, channels: int) -> list[int]:
 
 
 def run(args) -> int:
+    """The output folder is checked before any crop is made, and locked for the run."""
+    from ..fileio import check_output_dir
+    from ..locks import exclusive_output
+
+    out = check_output_dir(args.output)
+    with exclusive_output(out, "writing crops into"):
+        return _run(args)
+
+
+def _run(args) -> int:
     from dataclasses import replace
 
     from ..maxes.framing import is_caffe_model

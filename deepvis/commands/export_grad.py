@@ -24,6 +24,12 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from ..locks import claimed_outputs
+    with claimed_outputs([args.out], overwrite=args.force):
+        return _run(args)
+
+
+def _run(args) -> int:
     model = open_model(args, backend="auto")
     model.export_grad(args.layer, args.mode, args.out, overwrite=args.force)
     print(f"wrote {args.out}: d(sum(seed * {args.layer}))/d({model.input_name}), mode {args.mode}")

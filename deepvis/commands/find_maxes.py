@@ -54,6 +54,22 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    """Hold the output's lock for the whole scan: a second find-maxes on the same output
+    stops at once instead of deleting this one's checkpoint files."""
+    from ..fileio import check_destination
+    from ..locks import exclusive_output
+    from ..maxes.checkpoint import checkpoint_path
+
+    output = pathlib.Path(args.output)
+    check_destination(output, overwrite=True)          # kind and folder, before the work
+    check_destination(checkpoint_path(output), overwrite=True)
+    with exclusive_output(output, "finding maxes into"):
+        if not args.force and output.exists() and not checkpoint_path(output).exists():
+            refuse_overwrite(output, args.force)
+        return _run(args)
+
+
+def _run(args) -> int:
     from ..maxes.framing import Framing, default_framing
     from ..maxes.checkpoint import (ScanState, checkpoint_path, discard_checkpoint,
                                     fingerprint, load_checkpoint, remove_temporaries,

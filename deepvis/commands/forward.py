@@ -84,6 +84,12 @@ def top_k(probs: np.ndarray, k: int, labels, key: str = "prob") -> list[dict]:
 
 
 def run(args) -> int:
+    from ..locks import claimed_outputs
+    with claimed_outputs([args.save_blobs], overwrite=args.force):
+        return _run(args)
+
+
+def _run(args) -> int:
     model = open_model(args)
     x, names = load_inputs(model, args.input)
     wanted = None if args.save_blobs else [prob_blob(model)]

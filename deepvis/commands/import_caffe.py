@@ -33,13 +33,12 @@ def register(sub) -> None:
 def run(args) -> int:
     from ..caffe.convert import import_caffe, mean_sidecar_path
 
+    from ..locks import claimed_outputs
+
     out = Path(args.output)
-    if not args.force:
-        for path in (out, mean_sidecar_path(out) if args.mean else None):
-            if path is not None and path.exists():
-                raise DeepvisError(f"{path} exists; pass --force to overwrite it")
-    model = import_caffe(args.deploy, args.weights, mean_path=args.mean, out_path=out,
-                         overwrite=args.force)
+    with claimed_outputs([out], overwrite=args.force):
+        model = import_caffe(args.deploy, args.weights, mean_path=args.mean, out_path=out,
+                             overwrite=args.force)
     print(f"deepvis: wrote {out} ({len(model.graph.node)} nodes)"
           + (f" and {mean_sidecar_path(out)}" if args.mean else ""), file=sys.stderr)
     return 0

@@ -294,6 +294,20 @@ def run_record(args, space) -> dict:
 
 
 def run(args) -> int:
+    """The output prefix is locked for the run: a second optimize writing the same files
+    stops at once; the folder must be writable before anything is computed."""
+    import pathlib
+
+    from ..fileio import check_folder
+    from ..locks import exclusive_output
+
+    base = pathlib.Path(args.output_prefix)
+    check_folder(base.parent, for_file=f"--output-prefix {args.output_prefix}")
+    with exclusive_output(base, "writing optimization results to"):
+        return _run(args)
+
+
+def _run(args) -> int:
     model = open_network(args)
     space = space_for(model, args)
     values = find_values(args, default_push_layer(model), args.preset, space.input_scale)

@@ -100,6 +100,21 @@ def planned_runs(args, model, units: list[int], input_scale: float = 1.0
 
 
 def run(args) -> int:
+    """Flags and the output folder are checked before any optimization runs, and the folder
+    is locked: a second optimize-layer into it stops at once."""
+    from ..fileio import check_output_dir
+    from ..locks import exclusive_output
+
+    if args.sprite_cell < 1:
+        raise DeepvisError(f"--sprite-cell must be at least 1 pixel, got {args.sprite_cell}")
+    if args.batch_size < 1:
+        raise DeepvisError(f"--batch-size must be at least 1, got {args.batch_size}")
+    out = check_output_dir(args.out)
+    with exclusive_output(out, "writing optimized montages into"):
+        return _run(args)
+
+
+def _run(args) -> int:
     model = open_model(args, speed_over_memory=True)
     if args.layer not in model.blob_names:
         raise DeepvisError(f"--layer: no blob named {args.layer!r}; blobs are: "

@@ -40,6 +40,12 @@ def write_frame(path, rgb, overwrite: bool) -> None:
 
 
 def run(args) -> int:
+    from ..locks import claimed_outputs
+    with claimed_outputs([args.out], overwrite=args.force, images=[args.out]):
+        return _run(args)
+
+
+def _run(args) -> int:
     from ..errors import DeepvisError
     from ..fileio import refuse_overwrite
     from ..toolbox.keys import parse_keys

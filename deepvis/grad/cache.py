@@ -53,7 +53,10 @@ class GradCache:
         self.dir = pathlib.Path(cache_dir) / self.digest
         self.dir.mkdir(parents=True, exist_ok=True)
         if not (self.dir / WEIGHTS_FILE).exists():
-            _write_weights(forward, self._layout, self.dir / WEIGHTS_FILE)
+            from ..locks import shared_cache_entry     # one process writes it, others wait
+            with shared_cache_entry(self.dir / WEIGHTS_FILE, "writing"):
+                if not (self.dir / WEIGHTS_FILE).exists():
+                    _write_weights(forward, self._layout, self.dir / WEIGHTS_FILE)
         self._arrays: dict[str, np.ndarray] | None = None
         self._ort_values: dict = {}
 

@@ -10,6 +10,7 @@ import hashlib
 import pathlib
 
 from ..fileio import write_bytes
+from ..locks import shared_cache_entry
 from ..resources import cache_dir
 from . import efficientnet_lite
 
@@ -24,5 +25,8 @@ def cached_model(variant: int = 0) -> pathlib.Path:
     digest.update(efficientnet_lite.CONVERTER_VERSION.encode())
     target = cache_dir() / "onnx" / f"efficientnet-lite{variant}-{digest.hexdigest()[:12]}.onnx"
     if not target.is_file():
-        write_bytes(target, efficientnet_lite.build(variant).SerializeToString(), overwrite=True)
+        with shared_cache_entry(target, "converting"):    # one process converts, others wait
+            if not target.is_file():
+                write_bytes(target, efficientnet_lite.build(variant).SerializeToString(),
+                            overwrite=True)
     return target
