@@ -22,7 +22,8 @@ def register(sub) -> None:
                         "images from")
     p.add_argument("--capture-device", metavar="VIDEO",
                    help="a video file (or camera index) each page can switch to with c "
-                        "(default: input_updater_capture_device)")
+                        "(default: input_updater_capture_device when a settings file sets "
+                        "it; a server has no camera 0)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8600, help="port (default 8600; 0: any free)")
@@ -38,6 +39,7 @@ def register(sub) -> None:
 
 def run(args) -> int:
     import asyncio
+    import signal
 
     from aiohttp import web
 
@@ -52,8 +54,11 @@ def run(args) -> int:
     loopback = is_loopback(args.host)
     token = token_for(args.host, args.token)
     model = open_toolbox_model(args)
-    device = args.capture_device if args.capture_device is not None \
-        else model.settings.get("input_updater_capture_device")
+    device = args.capture_device
+    if device is None and "input_updater_capture_device" in getattr(model.settings, "explicit", ()):
+        device = model.settings["input_updater_capture_device"]   # set by the user, not camera 0
+    if isinstance(device, str) and device.lower() == "none":
+        device = None
     hub = Hub(model, args.input_dir, device, max_clients=args.max_pages)
     app = make_app(hub, token, loopback, max_upload=int(args.max_upload_mb * 1024 ** 2))
 
@@ -70,13 +75,20 @@ def run(args) -> int:
         print(f"deepvis serve: open {url_for(args.host, port, token)}", flush=True)
         if not loopback:
             print("  (listening beyond this machine: keep the token secret)", flush=True)
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):     # Ctrl-C, or a service manager
+            try:
+                asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+            except (NotImplementedError, RuntimeError):  # Windows: Ctrl-C still interrupts
+                pass
         try:
-            await asyncio.Event().wait()
+            await stop.wait()
         finally:
-            await runner.cleanup()
+            await runner.cleanup()             # closes every page and joins its threads
 
     try:
         asyncio.run(serve())
     except KeyboardInterrupt:
-        print("deepvis serve: stopped")
+        pass
+    print("deepvis serve: stopped")
     return 0

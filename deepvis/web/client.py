@@ -11,11 +11,13 @@ import os
 import queue
 import secrets
 import threading
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ..errors import DeepvisError
+from ..names import file_name
 from ..toolbox.app import ToolboxApp
 from ..toolbox.fit import to_uint8
 from ..toolbox.jpgs import SECTIONS
@@ -27,7 +29,8 @@ from . import geometry
 from .inputs import ClientInputs, display_name
 from .protocol import ChooseInput, Key, Pointer, ProtocolError
 
-POLL_MS = 10          # the main loop's wait for a key: short enough to pick up results
+POLL_MS = 10          # the main loop's idle wait for a key: short enough to pick up results
+BUSY_S = 0.25         # after a key, wait only as long as the window would (main_loop_sleep_ms)
 MAX_PENDING = 256     # keys and actions waiting for the main loop
 
 
@@ -49,12 +52,15 @@ class WebDisplay:
 
     def __init__(self, client: "Client"):
         self.client = client
+        self._last_input = 0.0
 
     def wait_key(self, ms: int) -> int:
+        idle = time.monotonic() - self._last_input > BUSY_S
         try:
-            item = self.client.inbox.get(timeout=max(ms, POLL_MS) / 1000)
+            item = self.client.inbox.get(timeout=max(ms, POLL_MS if idle else 0) / 1000)
         except queue.Empty:
             return -1
+        self._last_input = time.monotonic()
         if isinstance(item, int):
             self.client.keys_handled += 1
             return item
@@ -233,8 +239,8 @@ class Client:
         jpgs = self.session.drawer.jpgs
         urls = {}
         if jpgs.has_layer(state.layer):
-            source = jpgs.source_layer(state.layer)
-            for folder, pattern, _ in SECTIONS:
+            source = file_name(jpgs.source_layer(state.layer))   # as the jpgvis pane reads
+            for folder, pattern in SECTIONS:
                 rel = f"{folder}/{source}/{pattern.format(layer=source, unit=state.selected_unit)}"
                 if os.path.isfile(os.path.join(jpgs.unit_dir, rel)):
                     urls[folder] = "files/units/" + rel

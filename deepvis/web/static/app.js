@@ -96,7 +96,7 @@ async function paint(buffer) {
   while (state.latencies.length < header.keys && state.keyTimes.length > state.latencies.length)
     state.latencies.push(now - state.keyTimes[state.latencies.length]);
   if (header.net_frame !== null && header.net_frame !== state.lastNet) {
-    state.lastNet = header.net_frame; state.netFrames.push(now);
+    state.lastNet = header.net_frame; state.netFrames.push(performance.timeOrigin + now);
   }
   state.header = header; state.frames += 1;
   $("status").textContent = header.status;
