@@ -40,7 +40,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def exit_on_sigterm() -> None:
+    """SIGTERM (kill, a job scheduler's time limit) unwinds like Ctrl-C, so every `finally`
+    runs and no temporary file is left behind."""
+    import signal
+    import threading
+
+    def terminated(signum, frame):
+        raise SystemExit(128 + signum)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, terminated)
+
+
 def main(argv=None) -> int:
+    if argv is None:                 # the console command, not a caller inside Python
+        exit_on_sigterm()
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):

@@ -220,3 +220,25 @@ def test_import_caffe_mean_leaves_no_orphan_that_blocks_a_rerun(tmp_path, monkey
     np.save(tmp_path / "small.mean.npy", np.zeros(3))    # an orphan from an older failed run
     assert cli.main(args) == 0
     assert out.exists() and np.load(tmp_path / "small.mean.npy").shape == (3, 4, 4)
+
+
+TERMINATED_WRITER = """
+import sys, time
+from deepvis import cli, fileio
+cli.exit_on_sigterm()
+with fileio.atomic_path(sys.argv[1], overwrite=True) as tmp:
+    tmp.write_bytes(b"x" * 4096)
+    print(tmp, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_sigterm_unwinds_and_removes_the_temporary_file(tmp_path):
+    target = tmp_path / "out.npz"
+    proc = subprocess.Popen([sys.executable, "-c", TERMINATED_WRITER, str(target)], cwd=REPO,
+                            stdout=subprocess.PIPE, text=True)
+    temporary = pathlib.Path(proc.stdout.readline().strip())
+    assert temporary.exists()
+    proc.terminate()
+    assert proc.wait(timeout=30) == 128 + signal.SIGTERM
+    assert list(tmp_path.iterdir()) == []

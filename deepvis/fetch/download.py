@@ -26,6 +26,7 @@ from typing import Callable
 from tqdm import tqdm
 
 from ..errors import DeepvisError
+from ..fileio import write_bytes
 from ..locks import shared_cache_entry
 from .verify import CHUNK, Expected, digests, mismatches, structural_problems
 
@@ -138,9 +139,7 @@ def _failure_message(dest, failures, part, rerun) -> str:
 def _record_digest(dest: pathlib.Path, say: Say) -> None:
     sha256 = digests(dest)["sha256"]
     record = record_path(dest)
-    tmp = record.with_name(record.name + ".part")
-    tmp.write_text(f"{sha256}  {dest.name}\n")
-    os.replace(tmp, record)
+    write_bytes(record, f"{sha256}  {dest.name}\n".encode(), overwrite=True)
     say(f"  {dest.name} has no published checksum; its sha256 is {sha256} "
         f"(recorded in {record.name}; compare it with a trusted copy if you can)")
 
