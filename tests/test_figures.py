@@ -219,3 +219,18 @@ def test_default_units_exist_in_their_models_and_name_the_papers_classes():
     # any other model: a spread of its conv blobs and its class layer
     rows = U.figure4_units(lite0, "some-model.onnx")
     assert rows[0][0] == "stem" and rows[-1][0] == "fc" and len(rows) == 6
+
+
+def test_figure4_cuts_conv_units_to_their_receptive_field(tiny_path):
+    from deepvis import load_model
+    from deepvis.commands.figures import crop_to_field
+    from deepvis.maxes.receptive import RegionComputer
+
+    model = load_model(tiny_path)
+    regions = RegionComputer(model.graph)
+    image = np.arange(6 * 6 * 3, dtype=np.uint8).reshape(6, 6, 3)
+    jobs = plan.jobs_for(model, [("conv", "paper3", "conv", (0,)), ("fc", "paper3", "fc", (1,))],
+                         lambda preset: {"max_iter": 2})
+    # a 3x3 kernel with padding 1: the centre unit (3, 3) sees rows and columns 2..4
+    np.testing.assert_array_equal(crop_to_field(model, regions, jobs[0], image), image[2:5, 2:5])
+    assert crop_to_field(model, regions, jobs[1], image) is image        # fc sees it all

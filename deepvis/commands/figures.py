@@ -262,33 +262,32 @@ def captions(cell) -> list[str]:
 
 
 def unit_title(model, layer: str, unit: int) -> str:
-    if imagenet_class_layer(model, layer) or (model.labels and layer == U.class_layer(model)
-                                              and unit < len(model.labels)):
-        return f"{unit} {model.labels[unit]}"
+    """'130 flamingo' for a labelled class unit, else 'block06 13'."""
+    labels = model.labels
+    if labels and layer == U.class_layer(model) and unit < len(labels):
+        return f"{unit} {labels[unit]}"
     return f"{layer} {unit}"
 
 
-def crop_to_field(model, job, image):
+def crop_to_field(model, regions, job, image):
     """A conv unit's picture cut to the input region the unit sees."""
-    from ..maxes.receptive import RegionComputer
-
     if len(model.blob_shapes[job.layer]) != 4:
         return image
-    computer = getattr(model, "_figure_regions", None)
-    if computer is None:
-        computer = model._figure_regions = RegionComputer(model.graph)
-    (y0, y1), (x0, x1) = computer.region(job.layer, *job.params.push_spatial)
+    (y0, y1), (x0, x1) = regions.region(job.layer, *job.params.push_spatial)
     return image[y0:y1, x0:x1]
 
 
 def draw(args, model, name, rows, jobs, cells, images):
+    from ..maxes.receptive import RegionComputer
+
+    regions = RegionComputer(model.graph) if name == "figure4" and not args.no_crop else None
     by_row: dict = {}
     for job, cell in zip(jobs, cells):
         image = images[job.key]
         caps = captions(cell)
         if name == "figure4":
-            if not args.no_crop:
-                image = crop_to_field(model, job, image)
+            if regions is not None:
+                image = crop_to_field(model, regions, job, image)
             caps = [unit_title(model, job.layer, job.unit)] + caps
         by_row.setdefault(job.row, []).append((image, caps))
     judged = any(c.get("judges") for c in cells)
