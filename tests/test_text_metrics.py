@@ -60,31 +60,27 @@ def test_top5_lines_are_24_px_apart_as_in_the_webcam_screenshot():
     assert 20 - 14 <= starts[0] <= 20               # the first line's ink ends at its baseline
 
 
-def _fake_text_size(height_at_1):
-    """A getTextSize whose heights grow like an OpenCV with `height_at_1` px at scale 1."""
-    def size(string, face, scale, thick):
-        return (int(10 * len(string) * scale), int(round(height_at_1(face, thick) * scale))), 3
-    return size
+def _opencv4_text_size(string, face, scale, thick):
+    """A getTextSize with OpenCV 4's heights (widths do not matter here)."""
+    return (int(10 * len(string) * scale), reference_height(face, scale, thick)), 3
 
 
-@pytest.mark.parametrize("name, fake", [
-    ("opencv4", lambda face, thick: None),
-    ("opencv5", lambda face, thick: 22 if face == SMALL else 27),
-])
-def test_calibration_on_either_metric(monkeypatch, name, fake):
+def _opencv5_text_size(string, face, scale, thick):
+    """A getTextSize with OpenCV 5's heights: 22 px at scale 1 for COMPLEX_SMALL, 27 else."""
+    height = 22 if face == SMALL else 27
+    return (int(10 * len(string) * scale), int(round(height * scale))), 3
+
+
+@pytest.mark.parametrize("size", [_opencv4_text_size, _opencv5_text_size])
+def test_calibration_on_either_metric(monkeypatch, size):
     """The calibration only reads getTextSize: with OpenCV 4's own heights it leaves every
-    scale alone; with OpenCV 5's it finds the scale that gives the original's height."""
-    if name == "opencv4":
-        def size(string, face, scale, thick):
-            return (int(10 * len(string) * scale), reference_height(face, scale, thick)), 3
-    else:
-        size = _fake_text_size(fake)
+    scale alone; with OpenCV 5's it finds the largest scale that gives the original's height."""
     monkeypatch.setattr(text.cv2, "getTextSize", size)
     for (face, scale, thick), want in REFERENCE.items():
         got = render_scale(face, scale, thick)
         assert size("Ag", face, got, thick)[0][1] == want
-        if name == "opencv4":
+        if size is _opencv4_text_size:
             assert got == scale
         else:
             assert got < scale
-            assert size("Ag", face, got * 1.05, thick)[0][1] > want   # the largest such scale
+            assert size("Ag", face, got * 1.05, thick)[0][1] > want
