@@ -268,6 +268,33 @@ def _type_name(data_type: int) -> str:
         return f"element type {data_type}"
 
 
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and \
+        math.isfinite(value)
+
+
+def _numbers(value) -> bool:
+    return isinstance(value, list) and bool(value) and all(_number(v) for v in value)
+
+
+def _ints(value) -> bool:
+    return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool)
+                                           and v >= 0 for v in value)
+
+
+# What deepvis's preprocessing metadata may hold (see deepvis.model.preprocessing_from).
+_PREPROCESS_TYPES = {
+    "channel_swap": (lambda v: v is None or _ints(v), "null or a list of channel indices"),
+    "mean": (lambda v: v is None or _number(v) or _numbers(v), "null, a number or a list of "
+             "numbers"),
+    "mean_file": (lambda v: v is None or isinstance(v, str), "null or a file name"),
+    "scale": (lambda v: _number(v) or _numbers(v), "a number or a list of numbers"),
+    "stretch": (lambda v: v is None or isinstance(v, bool), "true or false"),
+    "input_size": (lambda v: v is None or (_ints(v) and len(v) == 2), "null or [H, W]"),
+    "color": (lambda v: v is None or isinstance(v, str), "null or a colour mode name"),
+}
+
+
 def metadata_problems(model: onnx.ModelProto) -> list[str]:
     """deepvis's own metadata (see graph.meta) must be well formed and name real tensors."""
     from . import meta
@@ -285,6 +312,10 @@ def metadata_problems(model: onnx.ModelProto) -> list[str]:
         return [f"metadata {meta.SEEDS} must map blob names to tensor names"]
     if not isinstance(preprocess, dict):
         return [f"metadata {meta.PREPROCESS} must be a JSON object"]
+    for key, value in preprocess.items():
+        allowed = _PREPROCESS_TYPES.get(key)
+        if allowed and not allowed[0](value):
+            return [f"metadata {meta.PREPROCESS} {key!r} must be {allowed[1]}, got {value!r}"]
     graph = model.graph
     known = {v.name for v in graph.input} | {o for n in graph.node for o in n.output}
     unknown = [b for b in (blobs or []) + list(seeds.values()) if b not in known]
