@@ -137,12 +137,13 @@ def run_figure3(args) -> int:
     if unknown or not settings:
         raise DeepvisError(f"--presets: unknown preset {unknown[0] if unknown else ''!r}; "
                            f"choose from none, {', '.join(P.PRESETS)}")
-    layer, units = U.figure3_units(model, args.model)
-    layer = args.layer or layer
+    default_layer, units = U.figure3_units(model, args.model)
+    layer = args.layer or default_layer
+    check_rows(model, [(layer, ())])
     if args.units:
         units = tuple(P.parse_units(args.units, "--units"))
-    elif args.layer and args.layer != U.figure3_units(model, args.model)[0]:
-        units = U.spread(model.blob_shapes[layer][1] if layer in model.blob_shapes else 1, 10)
+    elif layer != default_layer:
+        units = U.spread(model.blob_shapes[layer][1], 10)
     check_rows(model, [(layer, units)])
     rows = [(s, s, layer, units) for s in settings]
     return make_sheet(args, ref, model, "figure3", rows)

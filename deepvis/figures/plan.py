@@ -48,12 +48,14 @@ def centre_of(model, layer: str) -> tuple[int, int]:
 
 def jobs_for(model, rows, values_for, explicit_keys=(), spatial=None) -> list[Job]:
     """rows: (row label, setting, layer, units). Conv units are pushed at the centre unless
-    `spatial` says where."""
+    `spatial` says where; fully connected ones at (0, 0)."""
     jobs = []
     for row, setting, layer, units in rows:
         values = setting_values(values_for, setting, explicit_keys)
         values["push_layer"] = layer
-        values["push_spatial"] = spatial if spatial is not None else centre_of(model, layer)
+        conv = len(model.blob_shapes[layer]) == 4
+        values["push_spatial"] = spatial if spatial is not None and conv else \
+            centre_of(model, layer)
         for unit in units:
             jobs.append(Job(row, setting, layer, int(unit),
                             FindParams(**dict(values, push_channel=int(unit)))))
