@@ -72,6 +72,20 @@ def check_destination(path, overwrite: bool = False) -> pathlib.Path:
     return path
 
 
+def check_regular(path) -> pathlib.Path:
+    """`path` is a regular file or nothing: never read or resume a FIFO, device or link."""
+    path = pathlib.Path(path)
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return path
+    except OSError as exc:
+        raise DeepvisError(f"cannot use {path}: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise DeepvisError(f"{path} is {_kind(info.st_mode)}, not a regular file; remove it")
+    return path
+
+
 def check_folder(folder, for_file=None) -> pathlib.Path:
     """The folder (or its nearest existing ancestor, where it would be created) must be a
     writable directory."""

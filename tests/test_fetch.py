@@ -750,3 +750,18 @@ def test_googlenet_deploy_has_caffes_ceil_pooling_sizes():
     assert sizes == [56, 28, 14, 7]
     assert plan.shapes["inception_5b/output"] == (1, 1024, 7, 7)
     assert plan.shapes["prob"] == (1, 1000)
+
+
+def test_a_fifo_in_place_of_the_file_or_its_part_is_refused_not_read(server, tmp_path):
+    server.files["/w.bin"] = payload()
+    dest = tmp_path / "w.bin"
+    os.mkfifo(dest)
+    with pytest.raises(DeepvisError, match="FIFO"):
+        dl.ensure_file([server.url("/w.bin")], dest, Expected(), timeout=TIMEOUT,
+                       progress=False, say=lambda line: None)
+    dest.unlink()
+    os.mkfifo(dl.part_path(dest))
+    with pytest.raises(DeepvisError, match="FIFO"):
+        dl.ensure_file([server.url("/w.bin")], dest, Expected(), timeout=TIMEOUT,
+                       progress=False, say=lambda line: None)
+    assert dl.part_path(dest).is_fifo() and not dest.exists() and server.requests == []

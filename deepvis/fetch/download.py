@@ -26,7 +26,7 @@ from typing import Callable
 from tqdm import tqdm
 
 from ..errors import DeepvisError
-from ..fileio import write_bytes
+from ..fileio import check_destination, check_regular, write_bytes
 from ..locks import shared_cache_entry
 from .verify import CHUNK, Expected, digests, mismatches, structural_problems
 
@@ -65,6 +65,7 @@ def ensure_file(urls, dest, expected: Expected, *, rerun: str = "the same comman
     """Make `dest` hold the verified file: keep a good existing copy, else download it."""
     dest = pathlib.Path(dest)
     with shared_cache_entry(dest, "downloading", say=say):
+        check_regular(dest)
         if dest.exists():
             _check_existing(dest, expected, say)
             return dest
@@ -92,9 +93,9 @@ def download(urls, dest, expected: Expected, *, rerun: str = "the same command",
              timeout: float = TIMEOUT_S, retries: int = RETRIES, progress: bool | None = None,
              say: Say = to_stderr) -> pathlib.Path:
     """Try each URL in turn until one yields a file matching `expected`; install it at `dest`."""
-    dest = pathlib.Path(dest)
+    dest = check_destination(dest, overwrite=True)
+    part = check_regular(part_path(dest))
     dest.parent.mkdir(parents=True, exist_ok=True)
-    part = part_path(dest)
     if progress is None:
         progress = sys.stderr.isatty()
     failures = []
