@@ -765,3 +765,17 @@ def test_a_fifo_in_place_of_the_file_or_its_part_is_refused_not_read(server, tmp
         dl.ensure_file([server.url("/w.bin")], dest, Expected(), timeout=TIMEOUT,
                        progress=False, say=lambda line: None)
     assert dl.part_path(dest).is_fifo() and not dest.exists() and server.requests == []
+
+
+def test_a_damaged_file_pinned_by_an_older_version_is_caught(server, tmp_path):
+    html = b"<!DOCTYPE html><html><body>502 Bad Gateway</body></html>"
+    dest = tmp_path / "caffenet-yos-weights"
+    dest.write_bytes(html)
+    dl.record_path(dest).write_text(f"{hashlib.sha256(html).hexdigest()}  {dest.name}\n")
+    with pytest.raises(DeepvisError, match="web page"):
+        unchecked_download(server, "/caffenet-yos-weights", dest, [])
+    dest.write_bytes(small_caffemodel())
+    dl.record_path(dest).write_text("")                  # an empty record is not a digest
+    with pytest.raises(DeepvisError, match="not a sha256 line"):
+        unchecked_download(server, "/caffenet-yos-weights", dest, [])
+    assert server.requests == []

@@ -74,11 +74,20 @@ def ensure_file(urls, dest, expected: Expected, *, rerun: str = "the same comman
 
 
 def _check_existing(dest: pathlib.Path, expected: Expected, say: Say) -> None:
+    """A file already in place: against the published digest, else against the sha256 this
+    cache recorded, and (with no published digest) for its structure too, so a damaged file
+    pinned by an older deepvis is caught as well."""
+    published = expected.has_digest
     record = record_path(dest)
-    if not expected.has_digest and record.exists():
-        expected = Expected(size=expected.size, sha256=record.read_text().split()[0])
-    problems = mismatches(dest, expected)
-    if not problems and not expected.has_digest:
+    problems = []
+    if not published and record.exists():
+        recorded = _read_record(record)
+        if recorded is None:
+            problems.append(f"its record {record.name} is not a sha256 line")
+        else:
+            expected = Expected(size=expected.size, sha256=recorded)
+    problems = problems or mismatches(dest, expected)
+    if not problems and not published:
         problems = structural_problems(dest)
     if problems:
         raise DeepvisError(f"{dest} exists but does not match the published file "
@@ -87,6 +96,17 @@ def _check_existing(dest: pathlib.Path, expected: Expected, say: Say) -> None:
     if not expected.has_digest:
         _record_digest(dest, say)
     say(f"{dest.name}: already downloaded and verified")
+
+
+def _read_record(record: pathlib.Path) -> str | None:
+    try:
+        check_regular(record)
+        words = record.read_text(encoding="ascii", errors="replace")[:200].split()
+    except (OSError, DeepvisError):
+        return None
+    if words and len(words[0]) == 64 and all(c in "0123456789abcdef" for c in words[0]):
+        return words[0]
+    return None
 
 
 def download(urls, dest, expected: Expected, *, rerun: str = "the same command",
