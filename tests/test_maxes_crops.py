@@ -158,11 +158,13 @@ def test_the_toolbox_jpgvis_pane_shows_the_montages(rendered):
     _, _, out = rendered
     pane = jpgs.assemble(str(out), "conv5", 1, (600, 200), True, (0, 0, 0), (255, 255, 255))
     assert pane.shape == (600, 200, 3)
-    for k, folder in ((1, "max_im"), (2, "max_deconv")):
+    # no optimized image yet: the two montages stack from the top, as the original's loader did
+    for k, folder in ((0, "max_im"), (1, "max_deconv")):
         montage = jpgs.read_rgb(str(out / folder / "conv5" / "conv5_0001.jpg"))
         fitted = resize_to_fit(montage, 200, 200)
         np.testing.assert_array_equal(pane[200 * k:200 * k + fitted.shape[0], :fitted.shape[1]],
                                       fitted)
+    assert (pane[400:] == 0).all()                       # the rest: plain background
 
 
 # -- the original's framing and crops, the defaults for Caffe models ----------------------

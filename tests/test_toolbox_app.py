@@ -102,7 +102,8 @@ def test_h_for_help_is_shown_on_the_first_draw_only(lite, images):
     session = Session(lite, StaticFiles(lite.settings, images))
     app = ToolboxApp(session)
     holder = {}
-    app.display_factory = lambda: holder.setdefault("d", ScriptedDisplay(app, []))
+    # f (freeze the camera) is a base key: it redraws without touching the state
+    app.display_factory = lambda: holder.setdefault("d", ScriptedDisplay(app, ["f"]))
     app.run()
     shown = holder["d"].shown
     pane = session.drawer.panes["caffevis_status"]
