@@ -39,7 +39,7 @@ class Snapshot:
     """A frame as shown, with what the page and the pointer need to know about it."""
     image: np.ndarray
     header: dict
-    panels: dict = field(default_factory=dict)       # name -> (key, RGB uint8 image)
+    panels: dict = field(default_factory=dict)       # name -> (key, make the RGB image)
     grid: geometry.TileGrid | None = None
     boxes: tuple = ()
     layer_idx: int = 0
@@ -97,7 +97,6 @@ class Client:
         self.latest: Snapshot | None = None     # newest frame drawn
         self.shown: Snapshot | None = None      # newest frame sent: what the pointer is on
         self._seq = 0
-        self._panel_cache: dict[str, tuple] = {}
         self._units_cache: tuple = (None, {})
         self.thread = threading.Thread(target=self._run, name=f"deepvis-page-{self.id[:6]}",
                                        daemon=True)
@@ -198,35 +197,24 @@ class Client:
         self.notify()
 
     def _panels(self, state, scene) -> dict:
-        """The full-resolution panels: the selected unit's activation map and the back
-        result, recomputed only when what they show changes."""
+        """The full-resolution panels, as name -> (key, make): the encoder thread calls
+        make() only when the key differs from what the page has (the app's loop only
+        notes what they would show)."""
         results = scene.results if scene is not None else None
         panels = {}
         if results is not None and state.layer in results.blobs and state.info.isconv:
-            key = ("activation", id(results), state.layer, state.selected_unit,
-                   state.boost_indiv, state.boost_gamma)
-            panels["activation"] = self._cached(key, lambda: to_uint8(normalize_layer(
-                results.blobs[state.layer], state.boost_indiv, state.boost_gamma
-            )[state.selected_unit]))
+            layer, unit = state.layer, state.selected_unit
+            indiv, gamma = state.boost_indiv, state.boost_gamma
+            panels["activation"] = (("activation", results, layer, unit, indiv, gamma),
+                                    lambda: to_uint8(normalize_layer(
+                                        results.blobs[layer], indiv, gamma)[unit]))
         if results is not None and results.grad is not None \
                 and results.back == state.back_key():
-            look = self.session.drawer.look
-            key = ("back", id(results), state.back_filt_mode)
-            panels["back"] = self._cached(key, lambda: to_uint8(back_display(
-                results.grad, state.back_filt_mode, self.session.drawer.channel_swap,
-                look.blur_radius, self.session.drawer.panes["caffevis_back"].shape)))
+            drawer, filt = self.session.drawer, state.back_filt_mode
+            panels["back"] = (("back", results, filt), lambda: to_uint8(back_display(
+                results.grad, filt, drawer.channel_swap, drawer.look.blur_radius,
+                drawer.panes["caffevis_back"].shape)))
         return panels
-
-    def _cached(self, key, make):
-        name = key[0]
-        old = self._panel_cache.get(name)
-        if old is None or old[0] != key:
-            image = make()
-            if image.ndim == 2:
-                image = np.repeat(image[..., None], 3, axis=2)
-            old = (key, np.ascontiguousarray(image))
-            self._panel_cache[name] = old
-        return old
 
     def _unit_urls(self, state) -> dict:
         """URLs of the unit's full-size jpgvis files that exist (served from the
