@@ -71,7 +71,9 @@ def test_batches_share_a_layer_and_a_setting():
     jobs = [plan.Job("r", s, layer, u, None) for s in ("a", "b") for layer in ("x", "y")
             for u in range(3)]
     groups = plan.batches(jobs, 2)
-    assert [len(b) for b in groups] == [2, 1] * 4
+    assert [len(b) for b in groups] == [2] * 4 + [1] * 4       # first pieces of every row first
+    assert [(b[0].setting, b[0].layer) for b in groups[:4]] == [("a", "x"), ("a", "y"),
+                                                                ("b", "x"), ("b", "y")]
     assert all(len({(j.setting, j.layer) for j in b}) == 1 for b in groups)
     assert sorted(j.key for b in groups for j in b) == sorted(j.key for j in jobs)
 
@@ -107,6 +109,17 @@ def test_skipping_is_announced(tiny_path, tmp_path, capsys):
     assert main(["figure3", tiny_path, "--out", str(tmp_path), "--units", "0-3", "--presets",
                  "none,paper1,paper3", "--max-iter", "4"]) == 0
     assert "12 of 12 cells are done; skipping them" in capsys.readouterr().err
+
+
+def test_draw_only_draws_the_cells_done_so_far(tiny_path, tmp_path):
+    assert main(["figure3", tiny_path, "--out", str(tmp_path), "--units", "0-1", "--presets",
+                 "none", "--max-iter", "4", "--quiet"]) == 0
+    assert figure3(tiny_path, tmp_path, "--draw-only") == 0
+    doc = json.loads((tmp_path / "figure3.json").read_text())
+    missing = [(c["setting"], c["unit"]) for c in doc["cells"] if c.get("missing")]
+    assert len(doc["cells"]) == 12 and len(missing) == 10
+    assert ("none", 0) not in missing and ("none", 2) in missing
+    assert not list((tmp_path / "units").glob("paper1_*"))          # nothing was optimized
 
 
 def test_cells_made_with_other_settings_are_refused_unless_brave(tiny_path, tmp_path, capsys):

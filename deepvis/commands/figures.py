@@ -86,6 +86,9 @@ def common_args(p, name: str) -> None:
     p.add_argument("--tile", type=int, default=112, help="picture size on the sheet (default 112)")
     p.add_argument("--sheet", metavar="PATH",
                    help=f"where to write the sheet, .png or .jpg (default: OUT/{name}.png)")
+    p.add_argument("--draw-only", action="store_true",
+                   help="optimize nothing: draw the sheet and JSON from the cells done so far "
+                        "(grey where a cell is still to do), e.g. beside a running job")
     p.add_argument("--brave", action="store_true",
                    help="redo cells that --out holds with other settings (default: refuse)")
     add_find_args(p, units=False)
@@ -185,7 +188,7 @@ def make_sheet(args, ref, model, name: str, rows) -> int:
     if len(todo) < len(jobs) and not args.quiet:
         print(f"deepvis: {len(jobs) - len(todo)} of {len(jobs)} cells are done; skipping them",
               file=sys.stderr)
-    batches = plan.batches(todo, args.batch_size)
+    batches = [] if args.draw_only else plan.batches(todo, args.batch_size)
 
     def on_done(i, outcomes):
         for job, result in zip(batches[i], outcomes):
@@ -197,8 +200,12 @@ def make_sheet(args, ref, model, name: str, rows) -> int:
     run_batches(ref, [[j.params for j in b] for b in batches], records.outcome, on_done,
                 scheduler=args.scheduler, progress=not args.quiet, model=model,
                 describe=lambda i, _: describe(i, batches[i]))
-    cells = [dict(done[j.key]) for j in jobs]
-    images = {j.key: records.load_image(cells_dir, done[j.key]) for j in jobs}
+    cells = [dict(done[j.key]) if done[j.key] else {"key": j.key, "row": j.row,
+                                                     "setting": j.setting, "layer": j.layer,
+                                                     "unit": j.unit, "missing": True}
+             for j in jobs]
+    images = {j.key: records.load_image(cells_dir, done[j.key]) if done[j.key] else None
+              for j in jobs}
     judge_cells(args, model, jobs, cells, images)
     sheet = draw(args, model, name, rows, jobs, cells, images)
     sheet_path = pathlib.Path(args.sheet) if args.sheet else out / f"{name}.png"
@@ -221,7 +228,8 @@ def imagenet_class_layer(model, layer: str) -> bool:
 def judge_cells(args, model, jobs, cells, images) -> None:
     """Verdicts for class units of ImageNet models, judged on the saved pictures."""
     names = [n for n in args.judges.split(",") if n.strip() and n.strip() != "none"]
-    picked = [i for i, j in enumerate(jobs) if imagenet_class_layer(model, j.layer)]
+    picked = [i for i, j in enumerate(jobs)
+              if imagenet_class_layer(model, j.layer) and images[j.key] is not None]
     if not names or not picked:
         return
     from ..judges import judge
@@ -256,6 +264,8 @@ def short(name: str) -> str:
 
 def captions(cell) -> list[str]:
     obj = cell.get("best_obj")
+    if cell.get("missing"):
+        return ["to do"]
     lines = [f"obj {obj:.3g}" if obj is not None else "no result"]
     if cell.get("judges"):
         lines.append(" ".join(f"{short(n)}:{v['rank']}" for n, v in cell["judges"].items()))
@@ -287,7 +297,7 @@ def draw(args, model, name, rows, jobs, cells, images):
         image = images[job.key]
         caps = captions(cell)
         if name == "figure4":
-            if regions is not None:
+            if regions is not None and image is not None:
                 image = crop_to_field(model, regions, job, image)
             caps = [unit_title(model, job.layer, job.unit)] + caps
         by_row.setdefault(job.row, []).append((image, caps))

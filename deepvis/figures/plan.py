@@ -63,9 +63,13 @@ def jobs_for(model, rows, values_for, explicit_keys=(), spatial=None) -> list[Jo
 
 
 def batches(jobs: list[Job], batch_size: int) -> list[list[Job]]:
-    """Jobs grouped by (layer, setting) in first-seen order, cut into batch_size pieces."""
+    """Jobs grouped by (layer, setting), cut into batch_size pieces, and ordered piece by
+    piece across the groups (the first units of every row, then the next ones), so a run
+    stopped early leaves whole columns of a sheet."""
     groups: dict[tuple[str, str], list[Job]] = {}
     for job in jobs:
         groups.setdefault((job.layer, job.setting), []).append(job)
-    return [group[i:i + batch_size] for group in groups.values()
-            for i in range(0, len(group), batch_size)]
+    pieces = [[group[i:i + batch_size] for i in range(0, len(group), batch_size)]
+              for group in groups.values()]
+    return [p[k] for k in range(max(map(len, pieces), default=0)) for p in pieces
+            if k < len(p)]
