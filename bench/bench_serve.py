@@ -7,7 +7,9 @@ the first frame that shows it. FPS: distinct network results painted per second 
 page plays a video (c) with deconv on: every video frame needs forward + deconv + a redraw.
 The video source reads at most 1 / input_updater_sleep_after_read_frame (20) frames a second.
 Memory: this process's resident set (the server: model, every page's toolbox threads and
-results) and the browser's, with 4 pages playing.
+results) and the browser's, with 4 pages playing. Side by side, in the same run: the same
+ToolboxApp with no page at all (keys from a script, frames only counted), the floor the
+page's numbers stand on.
 
 Run: nice python bench/bench_serve.py [--models lite0,caffenet] [--keys 30] [--seconds 8]
 Targets: median latency under 100 ms with 1 page; each of 4 pages above half the FPS of 1.

@@ -136,8 +136,8 @@ def test_malformed_messages_are_refused(raw):
         protocol.parse(raw)
 
 
-@pytest.mark.parametrize("width", [200, 201])     # rows of whole 32-bit words, and not
-def test_changed_blocks_rebuild_the_frame_exactly(width):
+@pytest.mark.parametrize("width,level", [(200, 1), (201, 0)])   # rows of whole 32-bit words
+def test_changed_blocks_rebuild_the_frame_exactly(width, level):  # or not; stored or deflated
     rng = np.random.default_rng(0)
     first = rng.integers(0, 255, (130, width, 3), np.uint8)
     second = first.copy()
@@ -149,7 +149,10 @@ def test_changed_blocks_rebuild_the_frame_exactly(width):
     canvas = encode.apply_update(None, *encode.unpack(encode.frame_update(None, first, {
         "width": width, "height": 130}, {})))
     assert np.array_equal(canvas, first)
-    message = encode.frame_update(first, second, {"width": width, "height": 130}, {})
+    message = encode.frame_update(first, second, {"width": width, "height": 130}, {}, level)
+    stored = encode.png(second, level=0)
+    assert len(stored) > second.nbytes and np.array_equal(     # level 0 stores the bytes
+        cv2.cvtColor(cv2.imdecode(np.frombuffer(stored, np.uint8), 1), cv2.COLOR_BGR2RGB), second)
     assert np.array_equal(encode.apply_update(canvas, *encode.unpack(message)), second)
     assert encode.changed_rects(second, second) == []
 
