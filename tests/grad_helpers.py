@@ -2,7 +2,8 @@
 
 onnx's ReferenceEvaluator (onnx 1.23) is the float64 reference, with two of its ops replaced by
 NumPy written here: its ConvTranspose mis-slices grouped weights when a group has more than
-one channel, and its LRN loops over the batch instead of the channels. Finite differences
+one channel, its LRN loops over the batch instead of the channels, and its Erf rounds
+through float32. Finite differences
 evaluate all perturbed inputs as one batch.
 """
 from __future__ import annotations
@@ -14,7 +15,7 @@ import onnx
 from onnx.reference import ReferenceEvaluator
 from onnx.reference.op_run import OpRun
 
-from deepvis.graph.builder import GraphBuilder
+from deepvis.graph.builder import GraphBuilder, _fill_output_types
 
 
 class ConvTranspose(OpRun):  # ReferenceEvaluator matches replacements by class name
@@ -59,6 +60,15 @@ class LRN(OpRun):
         return ((x / (bias + alpha / size * squares) ** beta).astype(x.dtype),)
 
 
+class Erf(OpRun):
+    """onnx's own Erf rounds through float32; finite differences need float64."""
+    op_domain = ""
+
+    def _run(self, x):
+        from scipy.special import erf
+        return (erf(x).astype(x.dtype),)
+
+
 class MaxPool(OpRun):
     op_domain = ""
 
@@ -96,7 +106,7 @@ def _pooled(size, span, stride, begin, end, ceil):
 
 
 def reference_run(model: onnx.ModelProto, feeds: dict, outputs=None) -> dict:
-    evaluator = ReferenceEvaluator(model, new_ops=[ConvTranspose, LRN, MaxPool])
+    evaluator = ReferenceEvaluator(model, new_ops=[ConvTranspose, Erf, LRN, MaxPool])
     names = list(outputs) if outputs is not None else evaluator.output_names
     return dict(zip(names, evaluator.run(names, feeds)))
 
@@ -162,7 +172,19 @@ class Net:
     def op(self, op_type, inputs, outputs=None, **attrs):
         return self.b.node(op_type, inputs, outputs, **attrs)
 
-    def build(self, outputs, metadata=None) -> onnx.ModelProto:
+    def build(self, outputs, metadata=None, opset=None) -> onnx.ModelProto:
+        """The model; `opset` raises the default domain's version (for opset-18 ops)."""
         for name in outputs:
             self.b.output(name, self.dtype)
-        return self.b.build(metadata)
+        if opset is None:
+            return self.b.build(metadata)
+        model = self.b.build(metadata, check=False)
+        model.opset_import[0].version = opset
+        for out in model.graph.output:
+            out.type.tensor_type.ClearField("shape")
+        _fill_output_types(model)
+        for out in model.graph.output:  # ONNX infers no shape for GroupNormalization-18
+            if not out.type.tensor_type.HasField("shape"):
+                out.type.CopyFrom(model.graph.input[0].type)
+        onnx.checker.check_model(model)
+        return model

@@ -113,7 +113,73 @@ CASES = {
         n.op("Transpose", [n.x], perm=[0, 2, 3, 1]), n.w(3, 4, 2)])),
     "pow_const_exponent": ((2, 3, 3), lambda n: n.op("Pow", [n.x, n.c(3.0)])),
     "sqrt": ((2, 3, 3), lambda n: n.op("Sqrt", [_positive(n)])),
+    # Non-rectifying activations and gates: the true derivative in every mode.
+    "sigmoid": ((2, 3, 3), lambda n: n.op("Sigmoid", [_scaled(n, 2.0)])),
+    "silu": ((2, 3, 3), lambda n: n.op("Mul", [n.x, n.op("Sigmoid", [n.x])])),
+    "tanh": ((2, 3, 3), lambda n: n.op("Tanh", [_scaled(n, 1.5)])),
+    "gelu_erf": ((2, 3, 3), lambda n: n.op("Mul", [n.op("Mul", [n.x, n.c(0.5)]), n.op(
+        "Add", [n.c(1.0), n.op("Erf", [n.op("Div", [n.x, n.c(np.sqrt(2.0))])])])])),
+    "softplus": ((2, 3, 3), lambda n: n.op("Softplus", [_scaled(n, 3.0)])),
+    "softsign": ((2, 3, 3), lambda n: n.op("Softsign", [_scaled(n, 2.0)])),
+    "elu": ((2, 3, 3), lambda n: n.op("Elu", [n.x], alpha=0.7)),
+    "selu": ((2, 3, 3), lambda n: n.op("Selu", [n.x])),
+    "hard_sigmoid_gate": ((2, 3, 3), lambda n: n.op("Mul", [n.x, n.op(
+        "HardSigmoid", [_scaled(n, 4.0)], alpha=1 / 6, beta=0.5)])),
+    "hard_swish": ((2, 3, 3), lambda n: n.op("HardSwish", [_scaled(n, 4.0)])),
+    "squeeze_excitation": ((4, 3, 3), lambda n: n.op("Mul", [n.x, n.op("Sigmoid", [n.op(
+        "Conv", [n.op("ReduceMean", [n.x], axes=[2, 3]), n.w(4, 4, 1, 1)])])])),
+    "reduce_mean_axes_input_opset18": ((3, 4, 5), lambda n: n.op(
+        "ReduceMean", [n.x, n.c([-1, 2], np.int64)], keepdims=1)),
+    "reduce_mean_keepdims0": ((3, 4, 5), lambda n: n.op("Mul", [
+        n.op("ReduceMean", [n.x], axes=[1], keepdims=0), n.w(4, 5)])),
+    "reduce_sum": ((3, 4, 5), lambda n: n.op("Mul", [
+        n.op("ReduceSum", [n.x, n.c([1, 3], np.int64)], keepdims=0), n.w(4)])),
+    "layer_norm_last_axis": ((3, 4, 5), lambda n: n.op(
+        "LayerNormalization", [n.x, n.w(5, offset=1.0), n.w(5)], axis=-1, epsilon=1e-3)),
+    "layer_norm_two_axes_no_bias": ((3, 4, 5), lambda n: n.op(
+        "LayerNormalization", [n.x, n.w(4, 5, offset=1.0)], axis=2)),
+    "layer_norm_decomposed": ((3, 4, 5), lambda n: _decomposed_layer_norm(n)),
+    "instance_norm": ((3, 4, 5), lambda n: n.op(
+        "InstanceNormalization", [n.x, n.w(3, offset=1.0), n.w(3)], epsilon=1e-3)),
+    "group_norm_opset21": ((4, 3, 5), lambda n: n.op(
+        "GroupNormalization", [n.x, n.w(4, offset=1.0), n.w(4)], num_groups=2, epsilon=1e-3,
+        stash_type=11)),  # statistics in float64, or the float64 reference rounds them
+    "resize_nearest_scales": ((2, 3, 4), lambda n: n.op("Mul", [n.op(
+        "Resize", [n.x, "", n.c([1, 1, 2, 1.5], np.float32)], mode="nearest"), n.w(6, 6)])),
+    "resize_linear_half_pixel": ((2, 3, 4), lambda n: n.op("Mul", [n.op(
+        "Resize", [n.x, "", n.c([1, 1, 2.0, 2.0], np.float32)], mode="linear"), n.w(6, 8)])),
+    "resize_linear_align_corners_sizes_opset18": ((2, 4, 5), lambda n: n.op("Mul", [n.op(
+        "Resize", [n.x, "", "", n.c([7, 3], np.int64)], mode="linear", axes=[2, 3],
+        coordinate_transformation_mode="align_corners"), n.w(7, 3)])),
+    "resize_linear_pytorch_half_pixel_down": ((2, 6, 7), lambda n: n.op("Mul", [n.op(
+        "Resize", [n.x, "", n.c([1, 1, 0.5, 0.6], np.float32)], mode="linear",
+        coordinate_transformation_mode="pytorch_half_pixel"), n.w(3, 4)])),
+    "resize_cubic_asymmetric": ((2, 3, 4), lambda n: n.op("Mul", [n.op(
+        "Resize", [n.x, "", n.c([1, 1, 2.0, 1.5], np.float32)], mode="cubic", cubic_coeff_a=-0.5,
+        coordinate_transformation_mode="asymmetric"), n.w(6, 6)])),
+    "resize_cubic_exclude_outside": ((2, 3, 4), lambda n: n.op("Mul", [n.op(
+        "Resize", [n.x, "", n.c([1, 1, 2.0, 2.0], np.float32)], mode="cubic", exclude_outside=1),
+        n.w(6, 8)])),
+    "gather_repeated_indices": ((3, 4, 5), lambda n: n.op("Mul", [n.op(
+        "Gather", [n.x, n.c([[3, 0], [-1, 1]], np.int64)], axis=2), n.w(2, 2, 5)])),
+    "gather_axis0_batch_second": ((2, 3, 2), lambda n: n.op("Transpose", [n.op("Gather", [
+        n.op("Transpose", [n.x], perm=[1, 0, 2, 3]), n.c([1, 0, 1], np.int64)])],
+        perm=[1, 0, 2, 3])),
+    "squeeze_unsqueeze": ((1, 3, 4), lambda n: n.op("Mul", [n.op("Unsqueeze", [n.op(
+        "Squeeze", [n.x, n.c([1], np.int64)]), n.c([2], np.int64)]), n.w(3, 1, 4)])),
 }
+
+
+def _scaled(n, factor):
+    """factor * x: spreads a unit-variance input over an activation's interesting range."""
+    return n.op("Mul", [n.x, n.c(factor)])
+
+
+def _decomposed_layer_norm(n):
+    """LayerNorm as exporters before opset 17 write it: ReduceMean, Sub, Pow, Sqrt, Div."""
+    centred = n.op("Sub", [n.x, n.op("ReduceMean", [n.x], axes=[-1])])
+    variance = n.op("ReduceMean", [n.op("Pow", [centred, n.c(2.0)])], axes=[-1])
+    return n.op("Div", [centred, n.op("Sqrt", [n.op("Add", [variance, n.c(1e-5)])])])
 
 
 def make_case(name: str, dtype) -> tuple:
@@ -121,7 +187,8 @@ def make_case(name: str, dtype) -> tuple:
     net = Net(shape, dtype, seed=sorted(CASES).index(name))
     out = body(net)
     net.op("Identity", [out], ["y"])
-    return net.build(["y"]), shape
+    opset = int(name[-2:]) if name[-7:-2] == "opset" else None
+    return net.build(["y"], opset=opset), shape
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
@@ -177,6 +244,7 @@ def _activation(op, attrs, bounds=()):
 
 
 SLOPE = float(np.float32(0.2))  # ONNX float attributes are float32
+SLOPES = np.array([0.25, -0.5, 0.0]).reshape(3, 1, 1)  # PRelu: one learned slope per channel
 
 ACTIVATIONS = {
     "relu": (_activation("Relu", {}),
@@ -185,6 +253,10 @@ ACTIVATIONS = {
     "leaky_relu": (_activation("LeakyRelu", {"alpha": SLOPE}),
                    lambda x, s: {"grad": np.where(x > 0, s, SLOPE * s), "deconv": np.maximum(s, 0),
                                  "guided": np.where(x > 0, 1.0, SLOPE) * np.maximum(s, 0)}),
+    "prelu_per_channel": (lambda n: n.op("PRelu", [n.x, n.c(SLOPES)]),
+                          lambda x, s: {"grad": np.where(x > 0, s, SLOPES * s),
+                                        "deconv": np.maximum(s, 0),
+                                        "guided": np.where(x > 0, 1.0, SLOPES) * np.maximum(s, 0)}),
     "clip_relu6": (_activation("Clip", {}, (0.0, 0.6)),
                    lambda x, s: {"grad": s * ((x > 0) & (x < 0.6)), "deconv": np.maximum(s, 0),
                                  "guided": np.maximum(s, 0) * ((x > 0) & (x < 0.6))}),
@@ -231,3 +303,16 @@ def test_stride_one_windows_differentiate_as_a_plain_conv(case, transposed):
     ops = [node.op_type for node in grad.graph.node[len(forward.graph.node):]]
     assert ("ConvTranspose" in ops) == transposed
     assert ("Conv" in ops) != transposed
+
+
+def test_reduce_mean_over_the_batch_counts_at_run_time():
+    """Reducing a dynamic batch axis: the divisor is size(x) / size(y), computed in the graph."""
+    net = Net((3, 4), np.float32)
+    net.op("ReduceMean", [net.op("Mul", [net.x, net.x])], ["y"], keepdims=1)
+    graph = build_grad_graph(net.build(["y"]), "y", "grad")
+    for batch in (1, 5):
+        x = np.random.default_rng(batch).standard_normal((batch, 3, 4)).astype(np.float32)
+        seed = np.full((1, 1, 1), 1.5, np.float32)
+        expected = 1.5 * 2 * x / x.size
+        assert_close(ort_run(graph, {"data": x, "seed": seed})["grad"], expected, rtol=1e-6)
+        assert_close(numpy_run(graph, {"data": x, "seed": seed})["grad"], expected, rtol=1e-6)

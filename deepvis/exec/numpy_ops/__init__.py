@@ -8,12 +8,12 @@ Kernels never write into their inputs.
 from __future__ import annotations
 
 from . import (binary, conv, conv_transpose, gather_scatter, generators, linalg,
-               normalization, pool, reduce, shape_ops, unary)
+               normalization, pool, reduce, resize, shape_ops, smooth, unary)
 from .node import NodeSpec, decode_attributes, numpy_dtype
 
 OPS = {}
 for _module in (binary, conv, conv_transpose, gather_scatter, generators, linalg,
-                normalization, pool, reduce, shape_ops, unary):
+                normalization, pool, reduce, resize, shape_ops, smooth, unary):
     OPS.update(_module.KERNELS)
 
 __all__ = ["OPS", "NodeSpec", "decode_attributes", "numpy_dtype"]

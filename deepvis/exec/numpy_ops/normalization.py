@@ -1,4 +1,9 @@
-"""LRN, BatchNormalization (inference) and Softmax."""
+"""LRN, BatchNormalization (inference), Softmax, and the normalizations over a sample's own
+values: LayerNormalization, InstanceNormalization and GroupNormalization.
+
+The last three share one step: standardize over some trailing axes of a view of x, with the
+variance as the mean of squared deviations (two passes, as onnxruntime does, so that a
+large mean does not cancel the variance)."""
 from __future__ import annotations
 
 import numpy as np
@@ -66,4 +71,63 @@ def _softmax(x, axis):
     return y
 
 
-KERNELS = {"LRN": lrn, "BatchNormalization": batch_normalization, "Softmax": softmax}
+def standardized(x: np.ndarray, axes: tuple, epsilon: float):
+    """(x - mean) / sqrt(var + epsilon) over `axes`, with the mean and 1/std (keepdims)."""
+    mean = x.mean(axis=axes, keepdims=True)
+    centred = x - mean
+    inv_std = 1 / np.sqrt(np.mean(centred * centred, axis=axes, keepdims=True)
+                          + x.dtype.type(epsilon))
+    centred *= inv_std
+    return centred, mean, inv_std
+
+
+def layer_normalization(spec: NodeSpec):
+    axis, epsilon = spec.attr("axis", -1), spec.attr("epsilon", 1e-5)
+
+    def run(x, scale, bias=None):
+        first = axis % x.ndim
+        y, mean, inv_std = standardized(x, tuple(range(first, x.ndim)), epsilon)
+        y *= scale
+        if bias is not None:
+            y += bias
+        return (y, mean, inv_std)[:max(1, spec.n_outputs)]
+
+    return run
+
+
+def instance_normalization(spec: NodeSpec):
+    epsilon = spec.attr("epsilon", 1e-5)
+
+    def run(x, scale, bias):
+        y, _, _ = standardized(x, tuple(range(2, x.ndim)), epsilon)
+        shape = (-1,) + (1,) * (x.ndim - 2)
+        y *= scale.reshape(shape)
+        y += bias.reshape(shape)
+        return (y,)
+
+    return run
+
+
+def group_normalization(spec: NodeSpec):
+    """Scale and bias per channel (opset 21; ONNX deprecated opset 18's per-group form)."""
+    groups, epsilon = spec.attr("num_groups"), spec.attr("epsilon", 1e-5)
+
+    def run(x, scale, bias):
+        n, c = x.shape[:2]
+        if c % groups or scale.size != c:
+            raise ValueError(f"{c} channels do not split into {groups} groups with one scale "
+                             f"per channel (scale has {scale.size})")
+        y, _, _ = standardized(x.reshape(n, groups, -1), (2,), epsilon)
+        y = y.reshape(x.shape)
+        shape = (-1,) + (1,) * (x.ndim - 2)
+        y *= scale.reshape(shape)
+        y += bias.reshape(shape)
+        return (y,)
+
+    return run
+
+
+KERNELS = {"LRN": lrn, "BatchNormalization": batch_normalization, "Softmax": softmax,
+           "LayerNormalization": layer_normalization,
+           "InstanceNormalization": instance_normalization,
+           "GroupNormalization": group_normalization}

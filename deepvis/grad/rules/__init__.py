@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from ...errors import UnsupportedError
 from . import (activations, arithmetic, avgpool, batchnorm, conv, dense, eltwise_max, layout,
-               lrn, maxpool, softmax)
+               lrn, maxpool, normalization, reduce, resize, smooth, softmax)
 
 RULES = {}
 for _module in (activations, arithmetic, avgpool, batchnorm, conv, dense, eltwise_max, layout,
-                lrn, maxpool, softmax):
+                lrn, maxpool, normalization, reduce, resize, smooth, softmax):
     RULES.update(_module.RULES)
 
 

@@ -1,14 +1,19 @@
 """Ops that only move values around (every mode: route dy back unchanged).
 
 Identity, Dropout (inference)  dy.
-Flatten, Reshape               dy reshaped to the input's runtime shape.
+Flatten, Reshape, Squeeze,     dy reshaped to the input's runtime shape.
+Unsqueeze
 Transpose                      dy transposed by the inverse permutation.
 Concat                         a Slice of dy per input along the axis (static sizes).
 Pad (constant mode)            dy with the padded border sliced off (non-negative pads).
+Gather (constant indices)      dy added into zeros at the gathered positions (ScatterElements
+                               with reduction="add", so repeated indices sum), the index
+                               dims of dy first flattened into one axis.
 """
 from __future__ import annotations
 
 import numpy as np
+import onnx
 
 _INT64_MAX = np.iinfo(np.int64).max
 
@@ -63,6 +68,35 @@ def pad(ctx, node, dys):
     return [dx] + [None] * (len(node.input) - 1)
 
 
+def gather(ctx, node, dys):
+    data, indices = node.input
+    index = ctx.value(indices)
+    if index is None:
+        raise ctx.unsupported("needs constant indices")
+    shape = list(ctx.shape(data) or [])
+    if not shape:
+        raise ctx.unsupported(f"needs the rank of {data!r}")
+    axis = ctx.attr("axis", 0) % len(shape)
+    index = np.asarray(index, np.int64).ravel()
+    if (index < 0).any():
+        if shape[axis] is None:
+            raise ctx.unsupported(f"negative indices need the static size of axis {axis}")
+        index = np.where(index < 0, index + shape[axis], index)
+    # dy viewed with data's shape, the gathered axis holding len(index) entries
+    sizes = ctx.shape_of(data)
+    parts = [ctx.emit("Slice", [sizes, ctx.iconst([0]), ctx.iconst([axis])]),
+             ctx.iconst([index.size]),
+             ctx.emit("Slice", [sizes, ctx.iconst([axis + 1]), ctx.iconst([len(shape)])])]
+    dy = ctx.emit("Reshape", [dys[0], ctx.emit("Concat", parts, axis=0)])
+    position = [1] * len(shape)
+    position[axis] = index.size
+    where = ctx.emit("Expand", [ctx.iconst(index.reshape(position)), ctx.shape_of(dy)])
+    zeros = ctx.emit("ConstantOfShape", [ctx.shape_of(data)],
+                     value=onnx.numpy_helper.from_array(np.zeros(1, ctx.dtype)))
+    dx = ctx.emit("ScatterElements", [zeros, where, dy], axis=axis, reduction="add")
+    return [dx, None]
+
+
 def _rank(ctx, name: str) -> int:
     shape = ctx.shape(name)
     if shape is None:
@@ -71,4 +105,5 @@ def _rank(ctx, name: str) -> int:
 
 
 RULES = {"Identity": identity, "Dropout": dropout, "Flatten": reshape, "Reshape": reshape,
-         "Transpose": transpose, "Concat": concat, "Pad": pad}
+         "Squeeze": reshape, "Unsqueeze": reshape, "Transpose": transpose, "Concat": concat,
+         "Pad": pad, "Gather": gather}
