@@ -59,5 +59,7 @@ def test_every_mutated_input_ends_in_success_or_a_clean_error(kind, tmp_path):
                          "first:\n" + "\n".join(f"case {c['case']}:\n{c['error']}"
                                                 for c in crashes[:3]))
     assert summary["cases"] == n and summary["ok"] + summary["clean"] == n
-    # Both outcomes occur: mutations that never pass, or never fail, would test nothing.
-    assert summary["ok"] > 0 and summary["clean"] > 0, summary
+    # Both outcomes occur: mutations that never pass, or never fail, would test nothing
+    # (checked at the default sizes; a handful of cases is a smoke run).
+    if n >= CASES[kind]:
+        assert summary["ok"] > 0 and summary["clean"] > 0, summary
