@@ -154,3 +154,57 @@ def py2_array_pickle(array: np.ndarray) -> bytes:
 def test_python2_array_pickles_load():
     array = np.array([1.5, -2.0, 3.25], np.float32)
     np.testing.assert_array_equal(loads(py2_array_pickle(array)), array)
+
+
+def test_a_converted_original_run_renders_like_a_deepvis_run(original_classes, tmp_path):
+    """find-maxes on a small Caffe net, the same tables written as the original's tracker
+    pickle (ascending, (image, class, i, j) locations) with its file list, converted back:
+    the tables are equal and crop-max-patches writes the same files from both."""
+    import re
+
+    import onnx
+
+    from deepvis.caffe.convert import net_to_onnx
+    from deepvis.caffe.parse import parse_prototxt_text
+    from deepvis.resources import models_dir
+    from tests.test_maxes_images import photo_set
+
+    text = (models_dir() / "caffenet-yos" / "deploy.prototxt").read_text()
+    text = re.sub(r"num_output: (\d+)", lambda m: f"num_output: {int(m[1]) // 16}", text)
+    net = tmp_path / "net.onnx"
+    onnx.save(net_to_onnx(parse_prototxt_text(text), None, random_weights_seed=0,
+                          preprocess={"mean": [104.0, 117.0, 123.0]}), str(net))
+    photos = photo_set(tmp_path / "photos", count=5, side=150)
+    names = sorted(p.relative_to(photos).as_posix() for p in photos.rglob("*.*"))
+    listing = photos / "list.txt"          # names relative to the list's folder, the datadir
+    listing.write_text("".join(f"{n} {k}\n" for k, n in enumerate(names)))
+    ours = tmp_path / "ours.npz"
+    assert main(["find-maxes", str(net), "--images", str(listing), "--layers",
+                 "conv5,fc6", "--top", "3", "-o", str(ours)]) == 0
+    found = read_maxes(ours)
+    nmt = original_classes["NetMaxTracker"]()
+    nmt.layers, nmt.max_trackers = ["conv5", "fc6"], {}
+    for layer, table in found.tables.items():
+        mt = original_classes["MaxTracker"]()
+        conv = (table.y >= 0).any()
+        labels = found.images.labels[table.image_index]
+        parts = [table.image_index, labels] + ([table.y, table.x] if conv else [])
+        mt.max_vals = table.values[:, ::-1].copy()
+        mt.max_locs = np.stack(parts, axis=2)[:, ::-1].copy()
+        nmt.max_trackers[layer] = mt
+    pkl = tmp_path / "nmt.pkl"
+    pkl.write_bytes(pickle.dumps(nmt, protocol=2))
+    converted = tmp_path / "converted.npz"
+    assert main(["convert-original", str(pkl), "-o", str(converted), "--file-list",
+                 str(listing)]) == 0
+    back = read_maxes(converted)
+    assert all(back.tables[l].equals(found.tables[l]) for l in found.tables)
+    outs = []
+    for maxes in (ours, converted):
+        out = tmp_path / f"jpg-{maxes.stem}"
+        assert main(["crop-max-patches", str(net), str(maxes), "-o", str(out), "--units", "0",
+                     "--image-root", str(photos)]) == 0
+        outs.append({p.relative_to(out).as_posix(): p.read_bytes()
+                     for p in out.rglob("*") if p.is_file()})
+    assert outs[0].keys() == outs[1].keys() and len(outs[0]) > 10
+    assert all(outs[0][k] == outs[1][k] for k in outs[0])
