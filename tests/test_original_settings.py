@@ -97,3 +97,20 @@ def test_no_settings_local_means_the_defaults(tmp_path, monkeypatch):
     assert find_settings_local() is None
     (tmp_path / "settings_local.py").write_text("caffevis_control_fsize = 1.0\n")
     assert find_settings_local() == tmp_path / "settings_local.py"
+
+
+def test_find_maxes_with_an_original_settings_file_squashes_to_256_then_cuts_227(
+        original_folder):
+    """The model of an original template-style settings_local.py: its find-maxes input is the
+    original find_max_acts one (checked against a NumPy resize and crop)."""
+    import deepvis
+    from deepvis.maxes.framing import default_framing
+    from tests.test_maxes_crops import squash_227_numpy
+
+    model = deepvis.load_model(str(original_folder / "settings_local.py"), backend="numpy")
+    framing = default_framing(model)
+    assert framing.how == "squash"
+    prep = framing.preprocessor(model)
+    for path in sorted((original_folder / "photos").glob("*.*g")):
+        ours = prep(cv2.imread(str(path)))[0]
+        assert np.abs(ours - squash_227_numpy(path, [104, 117, 123])).max() <= 1.0
