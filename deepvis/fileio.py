@@ -34,7 +34,8 @@ _LEGACY_TEMP = re.compile(r"[a-z0-9_]{8}")
 
 
 def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    for test, name in ((stat.S_ISREG, "a regular file"), (stat.S_ISDIR, "a directory"),
+                       (stat.S_ISFIFO, "a FIFO (named pipe)"),
                        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
                        (stat.S_ISSOCK, "a socket"), (stat.S_ISLNK, "a symbolic link")):
         if test(mode):
@@ -96,7 +97,7 @@ def check_folder(folder, for_file=None) -> pathlib.Path:
         try:
             info = os.stat(probe)
             break
-        except FileNotFoundError:
+        except (FileNotFoundError, NotADirectoryError):
             if probe.parent == probe:
                 raise DeepvisError(f"cannot create folder {folder}{what}") from None
             probe = probe.parent
