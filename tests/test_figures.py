@@ -247,3 +247,15 @@ def test_figure4_cuts_conv_units_to_their_receptive_field(tiny_path):
     # a 3x3 kernel with padding 1: the centre unit (3, 3) sees rows and columns 2..4
     np.testing.assert_array_equal(crop_to_field(model, regions, jobs[0], image), image[2:5, 2:5])
     assert crop_to_field(model, regions, jobs[1], image) is image        # fc sees it all
+
+
+def test_workers_load_the_model_with_the_command_lines_settings():
+    import argparse
+
+    from deepvis.figures.runner import ModelRef
+
+    args = argparse.Namespace(model="m.onnx", settings=None, backend="numpy",
+                              input_size="200x200", preprocess=None)
+    ref = ModelRef.from_args(args)
+    assert ref == ModelRef("m.onnx", None, "numpy", (("deepvis_input_size", "200x200"),))
+    assert hash(ref) == hash(ModelRef.from_args(args))      # one model per process

@@ -163,7 +163,7 @@ def run_figure4(args) -> int:
 
 
 def open_ref(args):
-    ref = ModelRef(args.model, args.settings, args.backend)
+    ref = ModelRef.from_args(args)
     return ref, ref.load()
 
 

@@ -142,7 +142,7 @@ def _run(args) -> int:
             if len(tiles[unit]) == expected[unit]:
                 write_montage(args.out, args.layer, unit, tiles.pop(unit), tile)
 
-    run_batches(ModelRef(args.model, args.settings, args.backend),
+    run_batches(ModelRef.from_args(args),
                 [[r[3] for r in b] for b in batches], best_tile, on_done,
                 scheduler=args.scheduler, progress=not args.quiet, model=model,
                 describe=lambda i, _: f"{args.layer} units {batches[i][0][0]}-"

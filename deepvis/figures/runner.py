@@ -23,17 +23,28 @@ _lock = threading.Lock()
 
 @dataclass(frozen=True)
 class ModelRef:
-    """How any process loads the model: MODEL, --settings, --backend."""
+    """How any process loads the model: MODEL, --settings, --backend and the settings the
+    command line sets (--input-size, --preprocess), as sorted (key, value) pairs."""
     model: str
     settings: str | None = None
     backend: str = "auto"
+    overrides: tuple = ()
+
+    @classmethod
+    def from_args(cls, args) -> "ModelRef":
+        flags = {"deepvis_input_size": getattr(args, "input_size", None),
+                 "deepvis_preprocess": getattr(args, "preprocess", None)}
+        return cls(args.model, args.settings, getattr(args, "backend", "auto"),
+                   tuple(sorted((k, v) for k, v in flags.items() if v is not None)))
 
     def load(self):
+        """The model, loaded once per process (optimizer sessions: speed over memory)."""
         with _lock:
             if self not in _models:
                 from ..model import load_model
                 _models[self] = load_model(self.model, backend=self.backend,
-                                           settings=self.settings, speed_over_memory=True)
+                                           settings=self.settings, speed_over_memory=True,
+                                           overrides=dict(self.overrides) or None)
             return _models[self]
 
 
