@@ -75,14 +75,26 @@ def main() -> None:
     from deepvis.cli import main as cli
 
     out = args.out or tempfile.mkdtemp(prefix="figure3-")
+    before = done_cells(out)
     start = time.perf_counter()
     assert cli(["figure3", MODEL, "--out", out, "--quiet"]) == 0
     total = time.perf_counter() - start
-    unit_iters = 5 * len(LITE_CLASSES) * 200
-    per_sheet = total / unit_iters * 1000
-    print(f"  figure3 sheet (5 settings x {len(LITE_CLASSES)} units x 200 iterations, judged): "
-          f"{total:.0f} s, {per_sheet:.1f} ms per unit-iteration = "
+    made = {k: v for k, v in done_cells(out).items() if k not in before}
+    unit_iters = sum(made.values())
+    per_sheet = total / max(1, unit_iters) * 1000
+    print(f"  figure3 sheet (5 settings x {len(LITE_CLASSES)} units x 200 iterations, judged; "
+          f"{len(made)} cells made in this run, {len(before)} found done): {total:.0f} s, "
+          f"{unit_iters} unit-iterations, {per_sheet:.1f} ms per unit-iteration = "
           f"{per_sheet / per_alone:.2f} x alone; in {out}")
+
+
+def done_cells(out) -> dict:
+    """Cell records in a sheet folder: {name: iterations run}."""
+    import json
+    import pathlib
+
+    return {p.name: json.loads(p.read_text())["iterations"]
+            for p in sorted((pathlib.Path(out) / "units").glob("*.json"))}
 
 
 if __name__ == "__main__":
