@@ -67,6 +67,7 @@ def cached_caffe_import(deploy, weights, mean=None) -> pathlib.Path:
     key.update(f"{weights.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{mean}".encode())
     out = cache_dir() / "onnx" / f"{deploy.stem}-{key.hexdigest()[:12]}.onnx"
     if not out.is_file():
+        out.parent.mkdir(parents=True, exist_ok=True)   # a fresh cache has no onnx/ yet
         from .locks import shared_cache_entry        # one process converts, others wait
         with shared_cache_entry(out, "importing"):
             if not out.is_file():
