@@ -17,7 +17,8 @@ from .errors import DeepvisError
 from .exec import resolve_backend
 from .grad import GradCache
 from .graph import meta
-from .graph.batch import any_batch, fixed_batch, input_dims, with_image_size
+from .graph.batch import (annotate_shapes, any_batch, fixed_batch, input_dims,
+                          with_image_size)
 from .graph.load import graph_input, load_onnx, static_shapes, visible_blobs
 from .labels import load_labels
 from .preprocess import Preprocessing, preprocess
@@ -36,7 +37,7 @@ class Model:
         """`owned`: the graph may be edited in place (fitting its input), not copied.
         `weights_key` stands for the weights in the gradient cache's key (see GradCache)."""
         exported_batch = fixed_batch(graph) if len(input_dims(graph)) == 4 else None
-        graph, self.batch_limit, why = fit_input(graph, settings, owned)
+        graph, self.batch_limit, why = fit_input(graph, settings, owned, resolve_backend(backend))
         if self.batch_limit:
             print(f"deepvis: {path or 'the graph'} takes exactly {self.batch_limit} image(s) "
                   f"per run ({why}): running {self.batch_limit} at a time. Export with a dynamic "
@@ -197,7 +198,14 @@ class Model:
         return shapes
 
 
-def fit_input(graph: onnx.ModelProto, settings, owned: bool = False):
+def needs_shapes(graph: onnx.ModelProto) -> bool:
+    """Whether the graph has a Reshape to a computed shape (what shape inference may miss)."""
+    computed = {o for node in graph.graph.node if node.op_type != "Constant" for o in node.output}
+    return any(node.op_type == "Reshape" and node.input[1] in computed
+               for node in graph.graph.node)
+
+
+def fit_input(graph: onnx.ModelProto, settings, owned: bool = False, backend: str = "auto"):
     """(graph, batch limit or None, why): the input's H and W fixed from deepvis_input_size
     where symbolic, and its batch made symbolic where the ops allow (graph.batch)."""
     dims = input_dims(graph)
@@ -210,7 +218,7 @@ def fit_input(graph: onnx.ModelProto, settings, owned: bool = False):
         raise DeepvisError(f"this graph's input is {dims}: its height and width are not fixed; "
                            "choose them with deepvis_input_size: [H, W] in a settings file, "
                            "or --input-size HxW")
-    if not (symbolic_hw or size or fixed_batch(graph)):
+    if not (symbolic_hw or size or fixed_batch(graph) or needs_shapes(graph)):
         return graph, None, None
     if not owned:
         copy = onnx.ModelProto()
@@ -220,6 +228,7 @@ def fit_input(graph: onnx.ModelProto, settings, owned: bool = False):
         with_image_size(graph, parse_size(size))
     batch = fixed_batch(graph)
     graph, why = any_batch(graph)
+    annotate_shapes(graph, backend)
     return graph, (batch if why else None), why
 
 

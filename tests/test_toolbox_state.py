@@ -205,5 +205,8 @@ def test_layer_list_drops_the_input_and_filtered_names():
     assert infos[0].isconv and not infos[1].isconv and infos[1].n_tiles == 4096
     wide = layer_infos(["data", "x"], {"data": (1, 3, 8, 8), "x": (1, 512, 2, 2)}, 1200 / 775)
     assert (wide[0].rows, wide[0].cols) == (18, 29)          # GoogLeNet's inception_4b/output
-    with pytest.raises(DeepvisError, match="caffevis_filter_layers"):
+    mixed = layer_infos(["data", "seq", "x"], {"data": (1, 3, 8, 8), "seq": (1, 4, 5),
+                                               "x": (1, 8)})
+    assert [i.name for i in mixed] == ["x"]                   # (N, G, -1) reshapes are skipped
+    with pytest.raises(DeepvisError, match="no blobs to show"):
         layer_infos(["data", "seq"], {"data": (1, 3, 8, 8), "seq": (1, 4, 5)})

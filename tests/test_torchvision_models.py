@@ -12,9 +12,6 @@ architecture allows (VGG's adaptive pooling needs 224).
 """
 from __future__ import annotations
 
-import json
-
-import cv2
 import numpy as np
 import pytest
 
@@ -25,8 +22,8 @@ try:
 except ImportError as exc:
     pytest.skip(f"torchvision cannot be imported: {exc}", allow_module_level=True)
 
-from deepvis.cli import main  # noqa: E402
 from deepvis.model import load_model  # noqa: E402
+from tests.own_model_commands import make_photos, run_every_command  # noqa: E402
 
 MODELS = [*tv.OWN, *tv.TORCHVISION]
 EXPORTS = MODELS + ["resnet18-dynamo"]
@@ -52,60 +49,13 @@ def exported(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory):
-    """Three smooth random photos, 80 x 120 (not square: each model crops its own way)."""
-    folder = tmp_path_factory.mktemp("photos")
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        small = rng.integers(0, 256, (6, 9, 3)).astype(np.uint8)
-        cv2.imwrite(str(folder / f"photo{i}.png"),
-                    cv2.resize(small, (120, 80), interpolation=cv2.INTER_CUBIC))
-    return folder
-
-
-def run(capsys, *argv) -> str:
-    code = main([str(a) for a in argv])
-    out = capsys.readouterr()
-    assert code == 0, f"deepvis {' '.join(map(str, argv))} exited {code}:\n{out.err[-2000:]}"
-    return out.out
+    return make_photos(tmp_path_factory.mktemp("photos"))
 
 
 @pytest.mark.parametrize("name", EXPORTS)
 def test_every_command_exits_0(name, exported, photos, tmp_path, capsys):
     path, _, chw, _ = exported(name)
-    images = sorted(photos.iterdir())
-    rows = json.loads(run(capsys, "layers", path, "--json"))
-    shapes = {row["name"]: row["shape"] for row in rows}
-    assert rows[0]["shape"] == [1, *chw] and rows[-1]["name"] == "logits"
-    spatial = [row["name"] for row in rows[1:] if len(row["shape"]) == 4]
-    layer = spatial[len(spatial) // 2]
-
-    results = json.loads(run(capsys, "forward", path, "-i", *images[:2], "--json"))
-    assert len(results) == 2 and "score" in results[0]["top"][0]   # a batch of 2, logits
-
-    for mode in ("grad", "deconv", "guided"):
-        out = tmp_path / f"{mode}.npy"
-        run(capsys, "backprop", path, "-i", images[0], "--layer", layer, "--unit", "0",
-            "--mode", mode, "--out", out, "--png", tmp_path / f"{mode}.png")
-        grad = np.load(out)
-        assert grad.shape == (1, *chw) and np.isfinite(grad).all()
-
-    frame = tmp_path / "frame.png"
-    run(capsys, "render", "--model", path, "--input", images[0], "--keys", "down right b",
-        "--out", frame)
-    assert cv2.imread(str(frame)).std() > 0
-
-    prefix = tmp_path / "opt" / "o"
-    run(capsys, "optimize", "--model", path, "--push-layer", "logits", "--push-channel", "1",
-        "--max-iter", "2", "--output-prefix", prefix, "--quiet")
-    assert any(p.name.endswith("best_X.jpg") for p in prefix.parent.iterdir())
-
-    maxes, units = tmp_path / "maxes.npz", tmp_path / "units"
-    run(capsys, "find-maxes", path, "--images", photos, "--layers", f"{layer},logits",
-        "-o", maxes)
-    run(capsys, "crop-max-patches", path, maxes, "-o", units, "--layers", layer,
-        "--units", "0-1", "--no-loose")
-    assert len(list((units / "max_im").rglob("*.jpg"))) == 2
-    assert shapes[layer][1] >= 2
+    run_every_command(path, chw, photos, tmp_path, capsys)
 
 
 @pytest.mark.parametrize("backend", ["ort", "numpy"])

@@ -54,7 +54,10 @@ def any_batch(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str | None]:
                     return model, f"Reshape {node.name or node.output[0]!r} takes its shape " \
                                   "from a graph input"
                 continue  # computed from Shape(): follows the batch by itself
-            if target.size and int(target[0]) == batch and not _allowzero(node):
+            if target.size and int(target[0]) == batch:
+                if _allowzero(node) and -1 in target[1:]:
+                    return model, f"Reshape {node.name or node.output[0]!r} spells out the " \
+                                  "batch with allowzero"
                 reshapes.append(node)
         elif node.op_type in _SHAPE_OPS and len(node.input) > _SHAPE_OPS[node.op_type]:
             target = constants.get(node.input[_SHAPE_OPS[node.op_type]])
@@ -64,7 +67,9 @@ def any_batch(model: onnx.ModelProto) -> tuple[onnx.ModelProto, str | None]:
                               f"the batch of {batch}"
     for node in reshapes:
         target = np.array(constants[node.input[1]], np.int64)
-        target[0] = 0   # copy dimension 0 from the input: the batch
+        # copy dimension 0 from the input (the batch); with allowzero, where 0 means 0,
+        # let it be inferred instead
+        target[0] = -1 if _allowzero(node) else 0
         name = f"{node.input[1]}.any_batch.{node.output[0]}"
         graph.initializer.append(numpy_helper.from_array(target, name))
         node.input[1] = name
@@ -124,3 +129,65 @@ def _downstream_of_input(model) -> set:
         if any(i in reached for i in node.input):
             reached.update(o for o in node.output if o)
     return reached
+
+
+def annotate_shapes(model: onnx.ModelProto, backend: str) -> int:
+    """Record the shapes that shape inference cannot work out (a Reshape to a computed shape,
+    as group norm exports) as value_info, measured by one run at batch 2, so that gradient
+    rules that need static shapes (Resize) find them. Returns how many were added; a graph
+    whose every float tensor is already known is not run."""
+    from .info import _light_copy
+
+    floats = onnx.TensorProto.FLOAT
+
+    def unknown(data_prop: bool) -> tuple[list, dict]:
+        inferred = onnx.shape_inference.infer_shapes(_light_copy(model), strict_mode=False,
+                                                     data_prop=data_prop)
+        infos = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
+        missing = []
+        for name in _downstream_of_input(model) - {graph_input(model).name}:
+            info = infos.get(name)
+            if info is not None and info.type.tensor_type.elem_type not in (0, floats):
+                continue
+            dims = info.type.tensor_type.shape.dim if info is not None else []
+            if info is None or not info.type.tensor_type.HasField("shape") or \
+                    any(not d.HasField("dim_value") for d in list(dims)[1:]):
+                missing.append(name)
+        return missing, infos
+
+    missing, _ = unknown(False)          # what the gradient builder's inference misses
+    if not missing:
+        return 0
+    still, infos = unknown(True)         # data propagation through Shape -> Reshape
+    known = {v.name for v in model.graph.value_info}
+    added = 0
+    symbol = input_dims(model)[0]
+    for name in set(missing) - set(still):
+        dims = infos[name].type.tensor_type.shape.dim
+        if not isinstance(symbol, str) or not dims or dims[0].dim_param != symbol:
+            still.append(name)      # a first dim that is not the batch: measure it instead
+        elif name not in known:
+            model.graph.value_info.append(infos[name])
+            added += 1
+    missing = [name for name in missing if name in still]
+    if not missing:
+        return added
+    from ..exec import make_executor
+    from .load import with_outputs
+
+    dims = input_dims(model)
+    batch = 2 if not isinstance(dims[0], int) else dims[0]
+    try:
+        out = make_executor(with_outputs(model, missing), backend).run(
+            {graph_input(model).name: np.zeros([batch, *dims[1:]], np.float32)}, missing)
+    except Exception:  # a graph that cannot run at this batch: rules will say what they miss
+        return added
+    for name, value in out.items():
+        symbolic = not isinstance(dims[0], int)
+        if name in known or value.dtype != np.float32 or \
+                (symbolic and (not value.ndim or value.shape[0] != batch)):
+            continue    # only shapes that follow the batch are facts about the graph
+        shape = [dims[0] if (i == 0 and symbolic) else d for i, d in enumerate(value.shape)]
+        model.graph.value_info.append(onnx.helper.make_tensor_value_info(name, floats, shape))
+        added += 1
+    return added

@@ -41,16 +41,16 @@ class LayerInfo:
 def layer_infos(blob_names, blob_shapes, aspect_ratio: float = 1.0,
                 hidden=()) -> list[LayerInfo]:
     """The layer list: every blob but the first (the input), minus names containing a
-    `hidden` substring (caffevis_filter_layers)."""
+    `hidden` substring (caffevis_filter_layers), and minus blobs that are neither (N, C)
+    nor (N, C, H, W): an exporter's intermediate reshapes (group norm's (N, G, -1), say)
+    have no units to show."""
     infos = []
     for name in list(blob_names)[1:]:
         if any(part in name for part in hidden):
             continue
         shape = tuple(blob_shapes[name][1:])
         if len(shape) not in (1, 3):
-            raise DeepvisError(f"blob {name!r} has shape {tuple(blob_shapes[name])}; the toolbox "
-                               "shows only (N, C) and (N, C, H, W) blobs. Hide it with "
-                               "caffevis_filter_layers")
+            continue
         rows, cols = tile_grid(shape[0], aspect_ratio)
         infos.append(LayerInfo(name, shape, rows, cols))
     if not infos:
