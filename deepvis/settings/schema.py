@@ -26,7 +26,7 @@ from typing import Callable
 
 MAX_ITEMS = 10_000          # longest list or mapping a setting may hold
 MAX_TEXT = 4_096            # longest string
-REGEX_TIMEOUT_S = 0.2       # per match of static_files_regexp
+REGEX_TIMEOUT_S = 1.0       # per match of static_files_regexp (generous: a loaded machine)
 _LINE = re.compile(r"^(?P<key>[A-Za-z_]\w*):(?P<value>[^#]*?)\s+#\s*(?P<comment>.*)$")
 _RANGE = re.compile(r"^(?P<lo>[\[(])\s*(?P<a>-?(?:inf|[\d.e+-]+))\s*,\s*"
                     r"(?P<b>-?(?:inf|[\d.e+-]+))\s*(?P<hi>[\])])$")
