@@ -88,11 +88,13 @@ def claimed_outputs(files=(), overwrite: bool = False, folders=(), images=()):
     """Everything a command will write, checked now (before the work: kind, folder, rights,
     image suffix) and locked until the command ends, so a second command writing the same
     output stops at once instead of racing this one."""
-    from .fileio import check_destination, check_image_suffix, check_output_dir
+    from .fileio import (check_destination, check_image_suffix, check_output_dir,
+                         remove_stale_temporaries)
 
     files = [pathlib.Path(p) for p in files if p is not None]
     folders = [pathlib.Path(p) for p in folders if p is not None]
     for path in files:
+        remove_stale_temporaries(path)      # what killed earlier runs left (dead writers only)
         check_destination(path, overwrite)
     for path in images:
         if path is not None:

@@ -191,6 +191,20 @@ def test_temporary_files_are_gone_after_kill_9_and_a_rerun(tmp_path):
         "out.onnx", "small.caffemodel", "small.prototxt"]
 
 
+def test_a_refused_rerun_still_removes_what_a_killed_run_left(tmp_path):
+    target = tmp_path / "blobs.npz"
+    target.write_bytes(b"an earlier result")
+    proc = subprocess.Popen([sys.executable, "-c", SLOW_WRITER, str(target)], cwd=REPO,
+                            stdout=subprocess.PIPE, text=True)
+    temporary = pathlib.Path(proc.stdout.readline().strip())
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert temporary.exists()
+    assert cli.main(["forward", "no-such-model", "--input", "x.png",
+                     "--save-blobs", str(target)]) == 1           # refused: it exists
+    assert not temporary.exists() and target.read_bytes() == b"an earlier result"
+
+
 def test_temporary_files_are_removed_when_the_write_fails(tmp_path):
     with pytest.raises(RuntimeError):
         with fileio.atomic_path(tmp_path / "a.npy") as tmp:
