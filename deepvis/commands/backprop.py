@@ -53,13 +53,15 @@ def parse_unit(text: str, shape: tuple[int, ...]) -> tuple[int, ...]:
     return parts
 
 
-def make_seed(kind: str, unit: tuple[int, ...], activation: np.ndarray) -> np.ndarray:
-    """A seed shaped like the blob (batch 1 included)."""
-    seed = np.zeros_like(activation, dtype=np.float32)
+def make_seed(kind: str, unit: tuple[int, ...], shape: tuple[int, ...]) -> np.ndarray:
+    """A seed shaped like the blob (batch 1 included): 1 at the unit, or 1 over its channel
+    for the activation seed, which the gradient graph multiplies by the channel's own values
+    in the same run (so the seed and every mask come from one forward pass)."""
+    seed = np.zeros((1,) + tuple(shape[1:]), dtype=np.float32)
     if kind == "onehot":
         seed[(0, *unit)] = 1.0
     else:
-        seed[0, unit[0]] = activation[0, unit[0]]
+        seed[0, unit[0]] = 1.0
     return seed
 
 
@@ -80,8 +82,8 @@ def _run(args) -> int:
     if shape is None:
         raise DeepvisError(f"no blob named {args.layer!r}; see `deepvis layers {args.model}`")
     unit = parse_unit(args.unit, shape[1:])
-    activation = model.forward(x, blobs=[args.layer])[args.layer]
-    grad = model.backward(x, args.layer, make_seed(args.seed, unit, activation), args.mode)
+    grad, _ = model.forward_backward(x, args.layer, make_seed(args.seed, unit, shape), args.mode,
+                                     seed_times_activation=args.seed == "activation")
     save_npy(args.out, grad, overwrite=args.force)
     if args.png:
         image = back_image(grad[0], args.filter, model.preprocessing.channel_swap,

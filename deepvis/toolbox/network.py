@@ -80,9 +80,11 @@ class NetRunner:
                 self._full_blobs = self.model.forward(self._x)
             blobs = {name: value[0] for name, value in self._full_blobs.items()}
         if request.back is not None and grad is None:
-            layer, unit, mode = request.back
-            seed = unit_seed(self._full_blobs[layer], unit)
-            grad = self.model.backward(self._x, layer, seed, mode)[0]
+            # Back turned on for a frame already shown: forward and backward again in one
+            # pass, and show that pass's blobs, so the activations on screen are the very
+            # values whose ReLU masks and pooling switches the gradient went through.
+            grad = self._forward_backward(*request.back)
+            blobs = {name: value[0] for name, value in self._full_blobs.items()}
         diff_key = _diff_key(request)
         diff = (previous.diff if same_frame and previous.diff_key == diff_key else None)
         if diff_key is not None and diff is None:
