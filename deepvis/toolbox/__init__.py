@@ -21,8 +21,9 @@ Decisions on the original's quirks (original-toolbox §12), each also noted wher
 18  The input is the model's own input tensor; the layer list drops it (the first blob).
 20  Camera frames are mirrored and contrast-stretched; video files are not mirrored.
 24  Keys are read with waitKeyEx; capitals lost by OpenCV's Qt backend are restored from the
-    Shift key that precedes them (keys.KeyReader). Text metrics follow the installed OpenCV
-    (version 5 draws other glyphs than 4). Linux PgUp/PgDn are bound.
+    Shift key that precedes them (keys.KeyReader). Text keeps the original's heights and line
+    spacing on OpenCV 4 and 5 (text.render_scale; 5 draws other glyphs). Linux PgUp/PgDn
+    are bound.
 26  FPS is 1 / the interval between the last two network completions, shown for 2 s; the
     window redraws when it expires.
 27  The layers pane's back view of a blob with an in-place ReLU shows the diff below that
