@@ -96,7 +96,8 @@ def test_a_pickle_with_any_other_global_is_refused_before_it_runs(original_class
     with pytest.raises(FormatError, match="refused global posix.mkdir|refused global os.mkdir"):
         loads(pickle.dumps(nmt, protocol=2))
     assert not (tmp_path / "made-by-the-pickle").exists()
-    for payload in (pickle.dumps(print), pickle.dumps(np.load), pickle.dumps(types.SimpleNamespace(a=1))):
+    for payload in (pickle.dumps(print), pickle.dumps(np.load),
+                    pickle.dumps(types.SimpleNamespace(a=1))):
         with pytest.raises(FormatError, match="refused global"):
             loads(payload)
     with pytest.raises(FormatError, match="objects are refused"):

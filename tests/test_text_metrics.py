@@ -37,7 +37,8 @@ def test_installed_opencv_draws_the_reference_height(key):
     face, scale, thick = key
     drawn = cv2.getTextSize("Egyptian cat", face, render_scale(face, scale, thick), thick)[0][1]
     assert drawn == REFERENCE[key]
-    assert text_size("Egyptian cat", Style(face=face, scale=scale, thick=thick))[1] == REFERENCE[key]
+    style = Style(face=face, scale=scale, thick=thick)
+    assert text_size("Egyptian cat", style)[1] == REFERENCE[key]
     if int(cv2.__version__.split(".")[0]) < 5:        # OpenCV 4: nothing is rescaled
         assert render_scale(face, scale, thick) == scale
 

@@ -23,7 +23,8 @@ MODES = ("directory", "image_list", "siamese_image_list")
 
 
 def list_static_files(mode: str, directory, regexp: str = r".*\.(jpg|jpeg|png)$",
-                      ignore_case: bool = True, list_file=None, listdir_order: bool = False) -> list:
+                      ignore_case: bool = True, list_file=None,
+                      listdir_order: bool = False) -> list:
     """File names (pairs in siamese mode), relative to `directory`, in display order."""
     if mode == "directory":
         from ..settings.schema import safe_match
