@@ -184,7 +184,7 @@ def stale_temporaries(path) -> list[pathlib.Path]:
 
 
 def _alive(pid: int) -> bool:
-    if pid == os.getpid():
+    if pid == os.getpid() or os.name != "posix":   # Windows' os.kill would end the process
         return True
     try:
         os.kill(pid, 0)
