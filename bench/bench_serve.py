@@ -194,6 +194,23 @@ def core_fps(model, folder, video, name, args) -> float:
     return (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 1 else 0.0
 
 
+def cpu_seconds(drv) -> tuple[float, float]:
+    """CPU time used so far by this process (the server, all threads) and by the browser."""
+    browser_cpu = float("nan")
+    try:
+        import psutil
+        browser_cpu = 0.0
+        for proc in psutil.Process(drv.service.process.pid).children(recursive=True):
+            try:
+                times = proc.cpu_times()
+                browser_cpu += times.user + times.system
+            except psutil.Error:
+                pass
+    except ImportError:
+        pass
+    return time.process_time(), browser_cpu
+
+
 def bench_model(name, model, folder, video, args) -> dict:
     out = {}
     lat = core_latency(model, folder, video, args.keys)
@@ -211,9 +228,17 @@ def bench_model(name, model, folder, video, args) -> dict:
         # one page playing the video with deconv on
         start_video(drv, server.url, DECONV_KEYS[name])
         time.sleep(args.warmup)
-        t0 = time.time()
+        t0, cpu0 = time.time(), cpu_seconds(drv)
         time.sleep(args.seconds)
-        out["page fps, 1 page"] = fps_of(drv, t0, time.time())
+        t1, cpu1 = time.time(), cpu_seconds(drv)
+        fps1 = out["page fps, 1 page"] = fps_of(drv, t0, t1)
+        frames = max(fps1 * (t1 - t0), 1e-9)
+        server_ms = 1000 * (cpu1[0] - cpu0[0]) / frames
+        browser_ms = 1000 * (cpu1[1] - cpu0[1]) / frames
+        out["server CPU ms per frame, 1 page"] = server_ms
+        out["browser CPU ms per frame, 1 page"] = browser_ms
+        out["CPU ceiling fps, all pages together"] = \
+            1000 * (os.cpu_count() or 1) / (server_ms + browser_ms)
         # four pages
         handles = []
         for _ in range(4):
