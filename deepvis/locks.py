@@ -3,9 +3,9 @@ converted-model and gradient-graph caches, and every output a command writes.
 
 Locks are filelock's flock-based locks, released by the kernel when their process dies, so
 a kill -9 never leaves a stale lock. Lock files live in the cache folder (`locks/`, named
-by a hash of the guarded path), so neither users' folders nor cache folders get extra files. Caches wait for the other process
-(it is making the very file this one needs); outputs do not: a second command writing the
-same output stops at once with a message.
+by a hash of the guarded path), so neither users' folders nor cache folders get extra
+files. Caches wait for the other process (it is making the very file this one needs);
+outputs do not: a second command writing the same output stops at once with a message.
 """
 from __future__ import annotations
 
