@@ -41,6 +41,9 @@ def read_image(path) -> np.ndarray:
     """BGR (or gray, or BGRA) uint8 as cv2.imread gives it; a clear error for a missing,
     unreadable, oversized or non-finite image."""
     path = regular_file(path)
+    problem = png_chunk_problem(path)
+    if problem:
+        raise FormatError(f"{path}: {problem}")
     try:
         image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     except cv2.error as exc:
@@ -57,6 +60,27 @@ def read_image(path) -> np.ndarray:
     if image.ndim == 3 and image.shape[2] == 1:
         image = image[..., 0]
     return to_uint8(image, path)
+
+
+def png_chunk_problem(path) -> str | None:
+    """Why a PNG's chunk list is impossible (a chunk longer than the file), or None. OpenCV
+    spends seconds on a chunk whose length field claims gigabytes; the walk reads 8 bytes a
+    chunk."""
+    size = path.stat().st_size
+    with open(path, "rb") as handle:
+        if handle.read(8) != b"\x89PNG\r\n\x1a\n":
+            return None
+        at = 8
+        while at + 8 <= size:
+            handle.seek(at)
+            head = handle.read(8)
+            length = int.from_bytes(head[:4], "big")
+            if length > size - at - 12:
+                return f"a PNG chunk ({head[4:8]!r}) claims {length} bytes, more than the file has"
+            if head[4:8] == b"IEND":
+                return None
+            at += 12 + length
+    return None
 
 
 def to_uint8(image: np.ndarray, path) -> np.ndarray:
