@@ -318,3 +318,27 @@ def test_model_from_a_graph_is_not_edited(tmp_path):
     before = graph.SerializeToString()
     Model(graph, load_settings(None, model=str(tmp_path / "m.onnx")), backend="numpy")
     assert graph.SerializeToString() == before
+
+
+def test_find_maxes_takes_npy_inputs_beside_images(tmp_path, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(4)
+    for i in range(2):
+        cv2.imwrite(str(images / f"{i}.png"), rng.integers(0, 256, (20, 20, 3)).astype(np.uint8))
+    strong = np.full((3, 8, 8), 50.0, np.float32)                  # the network input itself
+    np.save(images / "strong.npy", strong)
+    np.save(images / "wrong.npy", np.zeros((3, 4, 4), np.float32))
+    path = small_cnn(tmp_path / "m.onnx")
+    out = tmp_path / "maxes.npz"
+    assert main(["find-maxes", str(path), "--images", str(images), "--layers", "relu",
+                 "-o", str(out)]) == 0
+    assert "3 images scanned, 1 skipped" in capsys.readouterr().out
+    from deepvis.maxes.store import read_maxes
+    maxes = read_maxes(out)
+    want = load_model(path).forward(strong[None], blobs=["relu"])["relu"][0].max(axis=(1, 2))
+    strong_index = [maxes.images.file(i).name for i in range(3)].index("strong.npy")
+    table = maxes.tables["relu"]
+    for unit in range(4):   # each unit's entry for the .npy holds the forward's own maximum
+        hits = table.values[unit][table.image_index[unit] == strong_index]
+        assert len(hits) == 1 and np.allclose(hits, want[unit], rtol=1e-5)

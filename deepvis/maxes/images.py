@@ -23,7 +23,7 @@ from ..errors import DeepvisError
 from ..fileio import read_image
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".webp", ".tif", ".tiff",
-                  ".ppm", ".pgm", ".pbm", ".pnm", ".jp2"}
+                  ".ppm", ".pgm", ".pbm", ".pnm", ".jp2", ".npy"}   # .npy: the input itself
 NO_LABEL = -1
 
 
@@ -104,7 +104,13 @@ def _is_int(text: str) -> bool:
 def decode(file: pathlib.Path, preprocess: Callable) -> tuple[np.ndarray | None, str | None]:
     """(network input (C, H, W), None), or (None, why it was skipped)."""
     try:
-        x = preprocess(read_image(file))
+        if file.suffix.lower() == ".npy":
+            from ..readers import read_network_input
+            x = read_network_input(file)
+            if len(x) != 1:
+                return None, f"holds {len(x)} inputs; give one (C, H, W) input per .npy file"
+        else:
+            x = preprocess(read_image(file))
     except (DeepvisError, cv2.error, ValueError, OSError) as exc:
         return None, str(exc) or type(exc).__name__
     return x[0], None
@@ -128,6 +134,12 @@ def spans(ranges, batch_size: int) -> list[tuple[int, int]]:
 def decode_batch(images: ImageList, span, preprocess, map_fn=map) -> Batch:
     start, end = span
     results = list(map_fn(lambda i: decode(images.file(i), preprocess), range(start, end)))
+    shapes = [x.shape for x, _ in results if x is not None]
+    if shapes:   # a .npy of another shape than the images (or the others) is skipped
+        common = max(set(shapes), key=shapes.count)
+        results = [(x, why) if x is None or x.shape == common else
+                   (None, f"shape {x.shape} does not match the network input {common}")
+                   for x, why in results]
     index = [start + k for k, (x, _) in enumerate(results) if x is not None]
     skipped = {start + k: why for k, (x, why) in enumerate(results) if x is None}
     xs = [x for x, _ in results if x is not None]
