@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, numpy_helper
 
 from deepvis.cli import main
 from deepvis.errors import DeepvisError, FormatError
