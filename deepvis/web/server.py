@@ -78,8 +78,8 @@ class Hub:
         for client in list(self.clients.values()):
             client.close()
         for client in list(self.clients.values()):
-            client.thread.join(5)
-        self.pool.shutdown(wait=False)
+            client.thread.join(30)
+        self.pool.shutdown(wait=True)
 
 
 def make_app(hub: Hub, token: str | None = None, loopback: bool = True,
@@ -245,6 +245,8 @@ async def _websocket(request):
     finally:
         client.close()
         sender.cancel()
+        # the page's threads finish their network run and stop; until then it counts
+        await loop.run_in_executor(None, client.thread.join, 30)
         hub.clients.pop(client.id, None)
     return ws
 
