@@ -12,11 +12,14 @@ FILTERS = ("raw", "gray", "norm", "normblur")
 
 
 def to_rgb_hwc(grad_chw: np.ndarray, channel_swap) -> np.ndarray:
-    """Undo the channel swap so colours read as RGB; the mean is not added back."""
+    """Undo the channel swap so colours read as RGB; the mean is not added back. A gray
+    input's gradient shows gray; of an RGBA (or wider) input's, the RGB channels show."""
     hwc = np.asarray(grad_chw, np.float32).transpose(1, 2, 0)
     if channel_swap is not None:
         hwc = hwc[..., np.argsort(channel_swap)]
-    return hwc
+    if hwc.shape[2] == 1:
+        return np.repeat(hwc, 3, axis=2)
+    return hwc[..., :3]
 
 
 def centred(x: np.ndarray) -> np.ndarray:
