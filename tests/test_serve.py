@@ -233,6 +233,11 @@ def test_two_pages_keep_their_own_state_and_inputs(server, lite, folders):
     assert np.array_equal(b.canvas, rendered(model, folders / "inputs", "e down")[0])
     jpgvis = region(b.canvas, "caffevis_jpgvis")
     assert (jpgvis == 90).all(axis=2).sum() >= 280 * 280   # that picture, enlarged
+    # ... and its full-size file, for the page's panel
+    assert b.header["units"] == {"max_im": "files/units/max_im/stem/stem_0000.jpg"}
+    status, body = run(get(server.url + b.header["units"]["max_im"]))
+    assert status == 200 and body == (folders / "units/max_im/stem/stem_0000.jpg").read_bytes()
+    assert sorted(b.header["panels"]) == ["activation"] and a.header["panels"] == ["activation"]
 
 
 def test_upload_changes_the_input_and_bad_uploads_are_refused(server):
@@ -356,3 +361,35 @@ def test_video_source_and_quit(lite, folders, tmp_path):
         assert not srv.hub.clients                     # the page's session is gone
     finally:
         srv.stop()
+
+
+def test_a_page_that_stops_reading_does_not_hold_up_another(lite, folders, tmp_path):
+    """Page A plays a video and never reads its socket, so its sends back up; page B's keys
+    still get their frames, and A's frames are skipped rather than queued."""
+    video = tmp_path / "long.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 20, (128, 128))
+    rng = np.random.default_rng(0)
+    for _ in range(400):
+        writer.write(rng.integers(0, 255, (128, 128, 3), np.uint8))   # every frame all new
+    writer.release()
+    srv = ServerThread(Hub(lite, folders / "inputs", device=str(video)))
+
+    async def scenario():
+        async with aiohttp.ClientSession() as http:
+            async with http.ws_connect(srv.url + "ws", max_msg_size=0) as slow, \
+                    http.ws_connect(srv.url + "ws") as fast:
+                await slow.send_str(json.dumps({"type": "key", "key": "c"}))
+                page = await Page(fast).next(settled(0))
+                await asyncio.sleep(3)                      # A's unread frames pile up
+                started = time.monotonic()
+                n = await page.keys("o down right")
+                await page.next(settled(n))
+                return time.monotonic() - started, page
+    try:
+        elapsed, page = run(scenario())
+        slow_client = next(c for c in srv.hub.clients.values() if c.app.fetcher.camera_mode)
+        drawn, sent = slow_client.latest.header["seq"], slow_client.shown.header["seq"]
+    finally:
+        srv.stop()
+    assert page.header["state"]["unit"] == 1 and elapsed < 20
+    assert sent < drawn // 2                 # A's frames were skipped, not queued (54 vs 7)
