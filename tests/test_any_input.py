@@ -342,3 +342,19 @@ def test_find_maxes_takes_npy_inputs_beside_images(tmp_path, capsys):
     for unit in range(4):   # each unit's entry for the .npy holds the forward's own maximum
         hits = table.values[unit][table.image_index[unit] == strong_index]
         assert len(hits) == 1 and np.allclose(hits, want[unit], rtol=1e-5)
+
+
+@pytest.mark.parametrize("channels", [1, 4])
+def test_toolbox_frame_and_back_pane_for_gray_and_rgba_networks(tmp_path, photo, channels):
+    path = small_cnn(tmp_path / f"c{channels}.onnx", channels=channels)
+    frame = tmp_path / "frame.png"
+    assert main(["render", "--model", str(path), "--input", str(photo), "--keys", "b",
+                 "--out", str(frame)]) == 0
+    assert cv2.imread(str(frame)).shape[2] == 3
+    png = tmp_path / "g.png"
+    assert main(["backprop", str(path), "-i", str(photo), "--layer", "relu", "--unit", "1",
+                 "--out", str(tmp_path / "g.npy"), "--png", str(png)]) == 0
+    shown = cv2.imread(str(png), cv2.IMREAD_UNCHANGED)
+    assert shown.shape == (8, 8, 3)
+    if channels == 1:   # gray: the three colour channels are equal
+        assert (shown[..., 0] == shown[..., 1]).all() and (shown[..., 1] == shown[..., 2]).all()
