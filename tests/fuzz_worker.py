@@ -170,10 +170,11 @@ def tiny_caffemodel(path: pathlib.Path) -> None:
 
 
 # -- the kinds ---------------------------------------------------------------------------------
-def _load_and_run(path, rng: random.Random):
+def _load_and_run(path, rng: random.Random, image=None):
     from deepvis.model import load_model
 
-    model = load_model(str(path), backend=rng.choice(("ort", "numpy")))
+    backend = rng.choice(("ort", "numpy"))
+    model = load_model(str(path), backend=backend)
     x = np.zeros(model.input_shape, np.float32)
     model.forward(x)
     conv = [b for b in model.blob_names[1:] if len(model.blob_shapes[b]) == 4]
@@ -181,6 +182,11 @@ def _load_and_run(path, rng: random.Random):
         seed = np.zeros(model.blob_shapes[conv[0]], np.float32)
         seed.reshape(-1)[0] = 1.0
         model.backward(x, conv[0], seed, mode=rng.choice(("grad", "deconv", "guided")))
+    if image is not None and rng.random() < 0.3:  # the toolbox's frame on the odd model
+        return cli("render", "--model", path, "--input", image, "--backend", backend,
+                   "--keys", rng.choice(("o*2 down right b", "d b r", "pgdn*3 f", "h")),
+                   "--out", path.parent / "frame.png", "--force")
+    return None
 
 
 def kind_onnx_bytes(tally: Tally, rng: random.Random, n: int, root: pathlib.Path) -> None:
@@ -269,20 +275,84 @@ def mutate_structure(model: onnx.ModelProto, rng: random.Random) -> None:
                                                            '["data", "conv1", "conv1"]', "[]")))
 
 
+def random_cnn(rng: random.Random) -> onnx.ModelProto:
+    """A valid but unusual small network: 1, 3 or 4 input channels, odd sizes, 1 to 300
+    channels, heads that end 4-D, 3-D, 2-D, with or without a softmax."""
+    nrng = np.random.default_rng(rng.randrange(2 ** 32))
+    c, h, w = rng.choice((1, 3, 4)), rng.choice((5, 8, 16, 23)), rng.choice((5, 8, 16, 31))
+    c0, h0, w0 = c, h, w
+    nodes, weights, x, k = [], [], "data", 0
+
+    def add(op, inputs, **attrs):
+        nonlocal x, k
+        k += 1
+        out = f"{op.lower()}{k}"
+        nodes.append(helper.make_node(op, [x, *inputs], [out], name=out, **attrs))
+        x = out
+
+    def weight(name, array, dtype=np.float32):
+        weights.append(numpy_helper.from_array(np.asarray(array, dtype), name))
+        return name
+
+    for _ in range(rng.randint(1, 4)):
+        op = rng.choice(("Conv", "Conv", "Relu", "MaxPool", "AveragePool", "Sigmoid", "LRN",
+                         "BatchNormalization"))
+        if op == "Conv":
+            out, size, stride = rng.choice((1, 2, 7, 64, 300)), rng.choice((1, 3)), \
+                rng.choice((1, 2))
+            size = min(size, h, w)
+            add("Conv", [weight(f"w{k}", nrng.standard_normal((out, c, size, size)) * 0.1),
+                         weight(f"b{k}", nrng.standard_normal(out) * 0.1)],
+                kernel_shape=[size, size], strides=[stride, stride])
+            c, h, w = out, (h - size) // stride + 1, (w - size) // stride + 1
+        elif op in ("MaxPool", "AveragePool") and min(h, w) >= 2:
+            add(op, [], kernel_shape=[2, 2], strides=[2, 2])
+            h, w = h // 2, w // 2
+        elif op == "LRN":
+            add("LRN", [], size=3)
+        elif op == "BatchNormalization":
+            add(op, [weight(f"g{k}", np.ones(c)), weight(f"be{k}", np.zeros(c)),
+                     weight(f"m{k}", np.zeros(c)), weight(f"v{k}", np.ones(c))])
+        elif op in ("Relu", "Sigmoid"):
+            add(op, [])
+    head = rng.choice(("none", "gemm", "gap", "reshape3"))
+    if head in ("gemm", "gap"):
+        if head == "gap":
+            add("GlobalAveragePool", [])
+            h = w = 1
+        add("Flatten", [], axis=1)
+        classes = rng.choice((1, 2, 10, 1000))
+        add("Gemm", [weight(f"fw{k}", nrng.standard_normal((classes, c * h * w)) * 0.1),
+                     weight(f"fb{k}", np.zeros(classes))], transB=1)
+        if rng.random() < 0.5:
+            add("Softmax", [], axis=1)
+    elif head == "reshape3":
+        add("Reshape", [weight(f"shape{k}", [1, c, h * w], np.int64)])
+    graph = helper.make_graph(
+        nodes, "random", [helper.make_tensor_value_info("data", TensorProto.FLOAT,
+                                                        [1, c0, h0, w0])],
+        [helper.make_empty_tensor_value_info(x)], weights)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+
+
 def kind_onnx_structure(tally: Tally, rng: random.Random, n: int, root: pathlib.Path) -> None:
     base = root / "base"
     base.mkdir()
     data = tiny_onnx(base).SerializeToString()
+    _, image = _model_and_image(root)
     for i in range(n):
         case = root / f"c{i}"
         case.mkdir()
         shutil.copy(base / "mean.npy", case / "mean.npy")
         os.mkfifo(case / "fifo")
         model = onnx.ModelProto()
-        model.ParseFromString(data)
-        mutate_structure(model, rng)
+        if i % 3 == 0:  # a valid network of an unusual shape, as a user might bring
+            model = random_cnn(rng)
+        else:
+            model.ParseFromString(data)
+            mutate_structure(model, rng)
         (case / "m.onnx").write_bytes(model.SerializeToString())
-        tally.run(i, _load_and_run, case / "m.onnx", rng)
+        tally.run(i, _load_and_run, case / "m.onnx", rng, image)
         shutil.rmtree(case, ignore_errors=True)
 
 

@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, numpy_helper
+from onnx import TensorProto, helper, numpy_helper
 
 from deepvis.cli import main
 from deepvis.errors import DeepvisError, FormatError
@@ -39,6 +39,18 @@ def test_the_unmutated_base_model_loads_and_runs(tmp_path):
     model = load_model(str(_saved(tiny_onnx(tmp_path), tmp_path)), backend="numpy")
     probs = model.forward(np.zeros(model.input_shape, np.float32))["prob"]
     assert probs.shape == (1, 5) and np.isclose(probs.sum(), 1.0)
+
+
+def test_outputs_declared_without_type_or_shape_pass_the_door(tmp_path):
+    """onnxruntime runs them (exporters write them); onnx's checker alone would refuse."""
+    from deepvis.model import load_model
+
+    model = tiny_onnx(tmp_path)
+    del model.graph.output[:]
+    model.graph.output.append(helper.make_empty_tensor_value_info("prob"))
+    model.graph.output.append(helper.make_tensor_value_info("fc", TensorProto.FLOAT, None))
+    loaded = load_model(str(_saved(model, tmp_path)), backend="ort")
+    assert loaded.blob_shapes["prob"] == (1, 5)
 
 
 @pytest.mark.parametrize("delta", [-4, -1, 1, 4])

@@ -237,14 +237,12 @@ def _without_weight_data(model: onnx.ModelProto) -> onnx.ModelProto:
             getattr(out.graph, field.name).extend(value) if hasattr(value, "extend") else (
                 getattr(out.graph, field.name).CopyFrom(value) if field.message_type is not None
                 else setattr(out.graph, field.name, value))
-    # Exporters (and onnxruntime) leave output shapes out, which onnx's checker refuses:
-    # only the shapeless outputs' names are dropped from the copy's declarations.
-    shapeless = [o for o in out.graph.output if o.type.HasField("tensor_type")
-                 and not o.type.tensor_type.HasField("shape")]
+    # Exporters leave output types or shapes out, which onnxruntime accepts and onnx's
+    # checker refuses: only such declarations are dropped from the copy.
+    shapeless = [o for o in out.graph.output if _shapeless(o)]
     for value in shapeless:
         out.graph.output.remove(value)
-    keep = [v for v in out.graph.value_info if not (v.type.HasField("tensor_type") and
-                                                    not v.type.tensor_type.HasField("shape"))]
+    keep = [v for v in out.graph.value_info if not _shapeless(v)]
     del out.graph.value_info[:]
     out.graph.value_info.extend(keep)
     declared = {i.name for i in graph.input}
@@ -256,6 +254,12 @@ def _without_weight_data(model: onnx.ModelProto) -> onnx.ModelProto:
             out.graph.input.append(onnx.helper.make_tensor_value_info(
                 tensor.name, tensor.data_type, list(tensor.dims)))
     return out
+
+
+def _shapeless(value: onnx.ValueInfoProto) -> bool:
+    """A declaration without a type, or a tensor type without a shape."""
+    return not value.HasField("type") or (value.type.HasField("tensor_type") and
+                                          not value.type.tensor_type.HasField("shape"))
 
 
 _SMALL_ELEMENTS = 256  # shapes, axes and pads stay: shape inference reads their values
