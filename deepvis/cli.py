@@ -29,13 +29,17 @@ COMMANDS = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or only of `command` when it names one module: a
+    command then does not import the others' dependencies (optimize's SciPy, fetch's
+    networking), a second saved on each `deepvis layers`."""
     parser = argparse.ArgumentParser(
         prog="deepvis",
         description="Look inside convolutional networks: the Deep Visualization Toolbox "
                     "on ONNX graphs, run by onnxruntime or NumPy.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    module = (command or "").replace("-", "_")
+    for name in ((module,) if module in COMMANDS else COMMANDS):
         importlib.import_module(f"deepvis.commands.{name}").register(sub)
     return parser
 
@@ -55,7 +59,8 @@ def exit_on_sigterm() -> None:
 def main(argv=None) -> int:
     if argv is None:                 # the console command, not a caller inside Python
         exit_on_sigterm()
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else [str(a) for a in argv]
+    parser = build_parser(next((w for w in words if not w.startswith("-")), None))
     args = parser.parse_args(argv)
     if not getattr(args, "run", None):
         parser.print_help()
