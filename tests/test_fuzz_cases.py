@@ -131,6 +131,17 @@ def test_onnxruntime_errors_name_the_users_file_and_node(tmp_path):
                                                               ".onnx"), source="mynet.onnx")
     with pytest.raises(ExecutionError, match=r"^mynet\.onnx: onnxruntime failed running"):
         good.run({"data": np.zeros((1, 3, 5, 5), np.float32)})
+    shape = numpy_helper.from_array(np.array([5, 7], np.int64), "shape")
+    reshape = helper.make_model(helper.make_graph(
+        [helper.make_node("Reshape", ["x", "shape"], ["y"], name="reshape7")], "r",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)], [shape]),
+        opset_imports=[helper.make_opsetid("", 13)])
+    runs = OrtExecutor(_saved(reshape, tmp_path, "00112233445566778899aabbccddeeff.onnx"),
+                       source="mynet.onnx")
+    with pytest.raises(ExecutionError, match=r"^mynet\.onnx: onnxruntime failed running the "
+                                             r"model at node 'reshape7': .*cannot be reshaped"):
+        runs.run({"x": np.zeros((2, 3), np.float32)})
 
 
 @pytest.mark.parametrize("mean_file", ["/etc/hostname", "../outside.npy", "sub/../../outside.npy",

@@ -35,7 +35,7 @@ def session_options(threads: int | None = None):
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.log_severity_level = 3
+    options.log_severity_level = 4  # errors reach the user translated (ort_error), once
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if threads:
         options.intra_op_num_threads = threads
@@ -47,7 +47,7 @@ _CODE_PLACE = re.compile(r"(?:/\S+/)?\w+\.(?:cc|h|cpp):\d+ "
                          r"(?:[\w:<>~,&* ]*\([^)]*\) |\w+ )?")
 _LOAD_FAILED = re.compile(r"Load model from .* failed: ?")
 _FILE = re.compile(r"/[^\s'\"]+\.onnx|\b[0-9a-f]{32}\.onnx")  # deepvis's cache files
-_NODE = re.compile(r"node (?:with name |name:? ?|named )?\(?'?([^'\s)]+)'?\)?", re.I)
+_NODE = re.compile(r"node\.? (?:with name |name:? ?|named )?\(?'?([^'\s)]+)'?\)?", re.I)
 
 
 def is_ort_error(exc: BaseException) -> bool:
