@@ -144,6 +144,10 @@ CASES = {
     "group_norm_opset21": ((4, 3, 5), lambda n: n.op(
         "GroupNormalization", [n.x, n.w(4, offset=1.0), n.w(4)], num_groups=2, epsilon=1e-3,
         stash_type=11)),  # statistics in float64, or the float64 reference rounds them
+    # ONNX infers no shape past GroupNormalization; GraphInfo carries it to the Conv's rule
+    "group_norm_then_conv_opset21": ((4, 3, 5), lambda n: n.op("Conv", [n.op(
+        "GroupNormalization", [n.x, n.w(4, offset=1.0), n.w(4)], num_groups=4, stash_type=11),
+        n.w(4, 4, 3, 3)], pads=[1, 1, 1, 1])),
     "resize_nearest_scales": ((2, 3, 4), lambda n: n.op("Mul", [n.op(
         "Resize", [n.x, "", n.c([1, 1, 2, 1.5], np.float32)], mode="nearest"), n.w(6, 6)])),
     "resize_linear_half_pixel": ((2, 3, 4), lambda n: n.op("Mul", [n.op(

@@ -25,7 +25,7 @@ class GraphInfo:
         self.constants = {node.output[0]: node for node in self.nodes
                           if node.op_type == "Constant"}
         self._values = {}
-        inferred = onnx.shape_inference.infer_shapes(_light_copy(model), strict_mode=False)
+        inferred = _inferred(_light_copy(model))
         self.value_infos = {v.name: v for v in (list(inferred.graph.value_info)
                                                 + list(inferred.graph.input)
                                                 + list(inferred.graph.output))}
@@ -67,6 +67,32 @@ class GraphInfo:
             else:
                 return None
         return self._values[name]
+
+
+# Ops ONNX defines as functions without a shape inference of their own; their output has
+# the shape and type of their first input.
+_SHAPE_PRESERVING_FUNCTIONS = {"GroupNormalization"}
+
+
+def _inferred(light: onnx.ModelProto) -> onnx.ModelProto:
+    """Shape inference, carried across the ops in _SHAPE_PRESERVING_FUNCTIONS (ONNX stops at
+    them, losing every shape downstream)."""
+    inferred = onnx.shape_inference.infer_shapes(light, strict_mode=False)
+    for _ in range(sum(n.op_type in _SHAPE_PRESERVING_FUNCTIONS for n in light.graph.node)):
+        known = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.input)}
+        added = False
+        for node in light.graph.node:
+            out, source = node.output[0], known.get(node.input[0]) if node.input else None
+            if (node.op_type in _SHAPE_PRESERVING_FUNCTIONS and out not in known
+                    and source is not None):
+                info = light.graph.value_info.add()
+                info.CopyFrom(source)
+                info.name = out
+                added = True
+        if not added:
+            break
+        inferred = onnx.shape_inference.infer_shapes(light, strict_mode=False)
+    return inferred
 
 
 def _light_copy(model: onnx.ModelProto) -> onnx.ModelProto:
