@@ -165,6 +165,18 @@ def test_uploads_must_decode_within_the_pixel_limit():
     for junk in (b"", b"GIF89a but not really", png.tobytes()[:60]):
         with pytest.raises(UploadError):
             decode_upload(junk)
+    big = cv2.imencode(".png", np.zeros((3000, 4000, 3), np.uint8))[1].tobytes()
+    assert decode_upload(big).shape == (1536, 2048, 3)            # kept at most 2048 px
+
+
+def test_a_page_keeps_a_bounded_number_of_uploads(lite, folders):
+    from deepvis.web.inputs import MAX_UPLOADS, ClientInputs
+    inputs = ClientInputs(lite.settings, folders / "inputs")
+    tiny = np.zeros((4, 4, 3), np.uint8)
+    assert [inputs.add_upload(f"u{k}", tiny) for k in range(MAX_UPLOADS)] == \
+        list(range(2, 2 + MAX_UPLOADS))                 # after the folder's two images
+    with pytest.raises(UploadError, match="at most"):
+        inputs.add_upload("one more", tiny)
 
 
 # -- hit-testing against rendered pixels -------------------------------------------------------

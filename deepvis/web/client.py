@@ -64,7 +64,10 @@ class WebDisplay:
         if isinstance(item, int):
             self.client.keys_handled += 1
             return item
-        item(self.client.app)
+        try:
+            item(self.client.app)
+        except (DeepvisError, ValueError) as exc:   # e.g. an upload over the limit
+            self.client.app.fetcher.notice = str(exc)
         return -1
 
     def show(self, rgb) -> None:
@@ -134,6 +137,9 @@ class Client:
         return None
 
     def add_upload(self, label: str, rgb: np.ndarray) -> None:
+        """Keep the image for this page and show it (UploadError when there is no room)."""
+        self.inputs.check_room()
+
         def add(app):
             app.fetcher.go_to(self.inputs.add_upload(label, rgb))
         self._put(add)

@@ -13,6 +13,8 @@ from ..preprocess import to_square
 from ..toolbox.inputs import StaticFiles
 
 MAX_PIXELS = 40_000_000          # decoded width x height of one upload
+MAX_SIDE = 2048                  # uploads are kept at most this large (the panes show 300 px)
+MAX_UPLOADS = 32                 # per page, kept in memory
 EMPTY = "\0no image"             # cannot be a file name: names never contain NUL
 UPLOAD = "\0upload "
 
@@ -39,6 +41,10 @@ def decode_upload(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     if bgr.shape[0] * bgr.shape[1] > max_pixels:
         raise UploadError(f"image of {bgr.shape[1]}x{bgr.shape[0]} pixels is larger than the "
                           f"limit of {max_pixels} pixels")
+    scale = MAX_SIDE / max(bgr.shape[:2])
+    if scale < 1:
+        bgr = cv2.resize(bgr, (max(1, round(bgr.shape[1] * scale)),
+                               max(1, round(bgr.shape[0] * scale))), interpolation=cv2.INTER_AREA)
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
@@ -74,12 +80,19 @@ class ClientInputs(StaticFiles):
         files = self.directory_files() + list(self.uploads)
         return files or [EMPTY]
 
+    def check_room(self) -> None:
+        """UploadError unless one more upload can be kept."""
+        if self.siamese:
+            raise UploadError("uploads need single images; this session shows image pairs")
+        if len(self.uploads) >= MAX_UPLOADS:
+            raise UploadError(f"a page keeps at most {MAX_UPLOADS} uploads: reload it to "
+                              "start afresh")
+
     def add_upload(self, label: str, rgb: np.ndarray) -> int:
         """Keep an uploaded image; its index in files()."""
-        if self.siamese:
-            raise DeepvisError("uploads need single images; this session shows image pairs")
+        self.check_room()
         name = f"{UPLOAD}{len(self.uploads) + 1}: {label}"
-        self.uploads[name] = rgb
+        self.uploads = {**self.uploads, name: rgb}    # replaced whole: readers never see it change
         return self.files().index(name)
 
     def _read(self, name) -> np.ndarray:
