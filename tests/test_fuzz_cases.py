@@ -53,6 +53,21 @@ def test_outputs_declared_without_type_or_shape_pass_the_door(tmp_path):
     assert loaded.blob_shapes["prob"] == (1, 5)
 
 
+def test_unsorted_nodes_pass_as_onnxruntime_sorts_them_but_a_cycle_is_refused(tmp_path):
+    from deepvis.model import load_model
+
+    model = tiny_onnx(tmp_path)
+    nodes = list(model.graph.node)
+    del model.graph.node[:]
+    model.graph.node.extend(reversed(nodes))
+    for backend in ("ort", "numpy"):
+        loaded = load_model(str(_saved(model, tmp_path)), backend=backend)
+        assert loaded.forward(np.zeros((1, 3, 16, 16), np.float32))["prob"].shape == (1, 5)
+    model.graph.node[-1].input[0] = "relu1"  # conv1 now reads relu1, which reads conv1
+    with pytest.raises(FormatError, match="m.onnx is not a valid ONNX model"):
+        load_model(str(_saved(model, tmp_path)), backend="numpy")
+
+
 @pytest.mark.parametrize("delta", [-4, -1, 1, 4])
 def test_an_onnx_file_with_a_short_or_long_initializer_is_refused(tmp_path, delta):
     """onnxruntime refuses such a file; deepvis used to read the next tensor shifted (long)

@@ -8,6 +8,7 @@ both executors rely on (the NumPy executor applies them to every graph it is giv
 """
 from __future__ import annotations
 
+import heapq
 import math
 import mmap
 import pathlib
@@ -46,7 +47,8 @@ def max_opset() -> int:
 
 def check_model(model: onnx.ModelProto, path) -> None:
     """Refuse a user's model that an executor would refuse or misread; errors name `path`,
-    the file `model` was loaded from."""
+    the file `model` was loaded from. A valid graph whose nodes are out of order (onnxruntime
+    takes any order) is put in topological order in place: blob listing walks the nodes."""
     problems = structural_problems(model, raw_data_sizes(path)) + metadata_problems(model)
     if problems:
         raise FormatError(f"{path}: {problems[0]}")
@@ -57,6 +59,11 @@ def check_model(model: onnx.ModelProto, path) -> None:
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError,
             UnicodeDecodeError) as exc:  # names and strings must be UTF-8
         raise FormatError(f"{path} is not a valid ONNX model: {_first_line(exc)}") from None
+    order = _topological_order(model.graph)
+    if order != sorted(order):
+        nodes = list(model.graph.node)
+        del model.graph.node[:]
+        model.graph.node.extend(nodes[k] for k in order)
 
 
 def structural_problems(model: onnx.ModelProto, raw_sizes: dict | None = None) -> list[str]:
@@ -233,7 +240,9 @@ def _without_weight_data(model: onnx.ModelProto) -> onnx.ModelProto:
                 getattr(out, field.name).CopyFrom(value) if field.message_type is not None
                 else setattr(out, field.name, value))
     for field, value in graph.ListFields():
-        if field.name != "initializer":
+        if field.name == "node":  # onnxruntime sorts nodes itself; the checker wants them sorted
+            out.graph.node.extend(_sorted_nodes(graph))
+        elif field.name != "initializer":
             getattr(out.graph, field.name).extend(value) if hasattr(value, "extend") else (
                 getattr(out.graph, field.name).CopyFrom(value) if field.message_type is not None
                 else setattr(out.graph, field.name, value))
@@ -254,6 +263,37 @@ def _without_weight_data(model: onnx.ModelProto) -> onnx.ModelProto:
             out.graph.input.append(onnx.helper.make_tensor_value_info(
                 tensor.name, tensor.data_type, list(tensor.dims)))
     return out
+
+
+def _sorted_nodes(graph: onnx.GraphProto) -> list:
+    nodes = list(graph.node)
+    return [nodes[k] for k in _topological_order(graph)]
+
+
+def _topological_order(graph: onnx.GraphProto) -> list[int]:
+    """Node indices, producers before consumers, otherwise in file order (Kahn's algorithm);
+    nodes on a cycle keep their file order at the end, for the checker to report."""
+    nodes = graph.node
+    producer = {o: i for i, n in enumerate(nodes) for o in n.output if o}
+    needs = [{producer[i] for i in n.input if i in producer and producer[i] != k}
+             for k, n in enumerate(nodes)]
+    consumers: dict[int, list[int]] = {}
+    for k, before in enumerate(needs):
+        for j in before:
+            consumers.setdefault(j, []).append(k)
+    waiting = [len(before) for before in needs]
+    ready = [k for k, count in enumerate(waiting) if count == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        k = heapq.heappop(ready)
+        order.append(k)
+        for c in consumers.get(k, ()):
+            waiting[c] -= 1
+            if waiting[c] == 0:
+                heapq.heappush(ready, c)
+    placed = set(order)
+    return order + [k for k in range(len(nodes)) if k not in placed]
 
 
 def _shapeless(value: onnx.ValueInfoProto) -> bool:
