@@ -193,3 +193,38 @@ def test_two_pages_keep_independent_states(browser, server, images, tmp_path):
     assert (header["state"]["layer"], header["state"]["unit"]) == ("block02", 1)
     assert np.array_equal(canvas(browser), render_cli(tmp_path, images, "o o down right"))
     assert np.array_equal(second_frame, render_cli(tmp_path, images, "e down b"))
+
+
+def test_drop_an_image_and_download_a_pane(browser, server, tmp_path):
+    open_page(browser, server)
+    pattern = np.zeros((50, 50, 3), np.uint8)
+    pattern[:25] = (0, 255, 0)                                      # green on top
+    png = cv2.imencode(".png", pattern)[1].tobytes()
+    browser.execute_script("""
+        const bytes = Uint8Array.from(atob(arguments[0]), (c) => c.charCodeAt(0));
+        const transfer = new DataTransfer();
+        transfer.items.add(new File([bytes], "dropped.png", {type: "image/png"}));
+        document.dispatchEvent(new DragEvent("drop", {dataTransfer: transfer, bubbles: true}));
+        """, base64.b64encode(png).decode())
+    wait(browser, "deepvis.header.input.name == 'dropped.png' && deepvis.header.settled")
+    shown = region(canvas(browser), "input")
+    assert np.array_equal(shown, cv2.resize(cv2.cvtColor(pattern, cv2.COLOR_BGR2RGB),
+                                            shown.shape[1::-1]))
+    # the pane buttons save PNGs cut from the canvas: catch the link the button clicks
+    browser.execute_script("""
+        window.saved = null;
+        HTMLAnchorElement.prototype.click = function () {
+          const name = this.download;
+          fetch(this.href).then((r) => r.blob()).then((blob) => {
+            const reader = new FileReader();
+            reader.onload = () => { window.saved = [name, reader.result]; };
+            reader.readAsDataURL(blob);
+          });
+        };""")
+    button = next(b for b in browser.find_elements(By.CSS_SELECTOR, "#pane-downloads button")
+                  if b.text == "input")
+    button.click()
+    name, url = wait(browser, "window.saved")
+    assert name.startswith("deepvis-input-") and name.endswith(".png")
+    saved = cv2.imdecode(np.frombuffer(base64.b64decode(url.split(",", 1)[1]), np.uint8), 1)
+    assert np.array_equal(cv2.cvtColor(saved, cv2.COLOR_BGR2RGB), shown)
