@@ -18,8 +18,8 @@ import sys
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-CASES = {"onnx_bytes": 250, "onnx_structure": 250, "prototxt": 500, "caffemodel": 400,
-         "yaml_settings": 160, "settings_py": 200, "images": 500, "npy": 400, "maxes": 400,
+CASES = {"onnx_bytes": 250, "onnx_structure": 200, "prototxt": 800, "caffemodel": 600,
+         "yaml_settings": 120, "settings_py": 150, "images": 800, "npy": 400, "maxes": 400,
          "tarballs": 400}
 
 
