@@ -41,9 +41,11 @@ def run(args) -> int:
     import asyncio
     import signal
 
-    from aiohttp import web
-
     from ..errors import DeepvisError
+    try:
+        from aiohttp import web
+    except ImportError:
+        raise DeepvisError("deepvis serve needs aiohttp: pip install 'deepvis[web]'") from None
     from ..web.server import Hub, is_loopback, make_app, token_for, url_for
     from .toolbox import open_toolbox_model
 
