@@ -405,3 +405,11 @@ def test_a_page_that_stops_reading_does_not_hold_up_another(lite, folders, tmp_p
         srv.stop()
     assert page.header["state"]["unit"] == 1 and elapsed < 20
     assert sent < drawn // 2                 # A's frames were skipped, not queued (54 vs 7)
+
+
+def test_serve_command_refuses_bad_arguments(capsys):
+    from deepvis.cli import main as cli
+    assert cli(["serve", "--port", "70000"]) == 1
+    assert "--port" in capsys.readouterr().err
+    assert cli(["serve", "--max-upload-mb", "0"]) == 1
+    assert "--max-upload-mb" in capsys.readouterr().err
