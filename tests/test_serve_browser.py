@@ -228,3 +228,22 @@ def test_drop_an_image_and_download_a_pane(browser, server, tmp_path):
     assert name.startswith("deepvis-input-") and name.endswith(".png")
     saved = cv2.imdecode(np.frombuffer(base64.b64decode(url.split(",", 1)[1]), np.uint8), 1)
     assert np.array_equal(cv2.cvtColor(saved, cv2.COLOR_BGR2RGB), shown)
+
+
+def test_page_works_with_the_token_and_not_without(browser, lite, images):
+    from deepvis.web.server import token_for
+    token = token_for("0.0.0.0")
+    srv = ServerThread(Hub(lite, images), host="0.0.0.0", token=token)
+    try:
+        base = f"http://127.0.0.1:{srv.port}/"
+        browser.get(base)
+        assert "needs its token" in browser.find_element(By.TAG_NAME, "body").text
+        browser.get(f"{base}?token={token}")
+        settled(browser, 0)
+        # the script and style came with the cookie, the thumbnails with the token
+        wait(browser, "[...document.querySelectorAll('#thumbs img')].every("
+                      "(img) => img.complete && img.naturalWidth > 0)")
+        assert browser.execute_script(
+            "return getComputedStyle(document.body).backgroundColor") == "rgb(51, 51, 51)"
+    finally:
+        srv.stop()
