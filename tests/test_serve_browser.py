@@ -247,3 +247,18 @@ def test_page_works_with_the_token_and_not_without(browser, lite, images):
             "return getComputedStyle(document.body).backgroundColor") == "rgb(51, 51, 51)"
     finally:
         srv.stop()
+
+
+def test_browser_requests_for_paths_outside_the_folders_are_refused(browser, server, images):
+    secret = images.parent / "secret-beside-inputs.png"
+    cv2.imwrite(str(secret), np.full((8, 8, 3), 7, np.uint8))
+    base = server.url
+    browser.get(base + "files/input/a_cat.png")                     # positive control
+    assert browser.execute_script("return document.images.length && "
+                                  "document.images[0].naturalWidth") == 451
+    for path in ("files/input/..%2f" + secret.name, "files/input/%2e%2e%2f" + secret.name,
+                 "files/input/../" + secret.name, "files/input/%2e%2e/%2e%2e/etc/passwd"):
+        browser.get(base + path)
+        assert browser.execute_script("return document.images.length") == 0, path
+        text = browser.find_element(By.TAG_NAME, "body").text
+        assert "Forbidden" in text or "Not Found" in text or "only plain" in text, (path, text)
