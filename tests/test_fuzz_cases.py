@@ -192,6 +192,10 @@ def test_a_mean_file_beside_the_model_is_used(tmp_path):
     ("input_dim: 3", "input_dim: 09", "4:12: expected an integer for 'input_dim'"),
     ('bottom: "pool1" top: "fc"', 'top: "fc"', "'fc' .InnerProduct. has no bottom"),
     ("input_dim: 16\ninput_dim: 16", "input_dim: 16\ninput_dim: 99999999999", "elements"),
+    ('layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }',
+     'layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }\n'
+     'layer { name: "relu1" type: "ReLU" bottom: "conv1" top: "conv1" }',
+     "two layers are named 'relu1'"),
     ('dropout_param { dropout_ratio: 0.5 }',
      "dropout_param { dropout_ratio: 0.5 } data_param " + "{ a " * 150 + "}" * 150,
      "nested more than 100 deep"),

@@ -78,6 +78,11 @@ def plan_net(net: Net, batch: int = 1) -> Plan:
     for name, shape in inputs:
         _check_size(shape, f"{where(net.source)}input {name!r}")
     input_names = {name for name, _ in inputs}
+    seen: set[str] = set()
+    for layer in layers:  # the graph names tensors after layers: two of a name would collide
+        if layer.name in seen:
+            raise FormatError(f"{where(net.source)}two layers are named {layer.name!r}")
+        seen.add(layer.name)
     names, seeds = _version_names(layers, input_names, net.source)
 
     plan = Plan(inputs=inputs, blobs=[name for name, _ in inputs], seeds=seeds,
