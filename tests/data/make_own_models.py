@@ -1,7 +1,8 @@
 """Write tests/data/own_models/: tiny random CNNs with the ops of modern networks, exported
 by torch.onnx.export (legacy exporter at opsets 13 and 17, the dynamo exporter at 18), each
-with torch autograd's input gradients for a few seeds, so that deepvis's rules are checked
-against torch without torch installed (tests/test_own_models_data.py).
+with torch autograd's input gradients (computed in float64) for a few seeds, so that
+deepvis's rules are checked against torch without torch installed
+(tests/test_own_models_data.py).
 
     python tests/data/make_own_models.py        # needs torch; rewrites the folder
 
@@ -125,8 +126,12 @@ def main() -> None:
                     wanted = outputs[layer]
                     blob = _matching(model, x, wanted)
                 seed = rng.normal(0, 1, wanted.shape).astype(np.float32)
-                grad = (_logits_gradient(module, x, seed) if layer == "logits"
-                        else autograd_input_gradient(module, x, layer, seed))
+                module.double()   # the reference gradient in float64 (see the torch tests)
+                x64, seed64 = x.astype(np.float64), seed.astype(np.float64)
+                grad = (_logits_gradient(module, x64, seed64) if layer == "logits"
+                        else autograd_input_gradient(module, x64, layer, seed64))
+                module.float()
+                grad = grad.astype(np.float32)
                 refs.update({f"blob{i}": np.array(blob), f"seed{i}": seed, f"grad{i}": grad,
                              f"value{i}": wanted})
             np.savez_compressed(OUT / f"{name}-{kind}.npz", **refs)
