@@ -605,14 +605,37 @@ def _image_case(path: pathlib.Path):
         raise AssertionError(f"bad network input {x.shape}")
 
 
+def _find_maxes_case(model: pathlib.Path, folder: pathlib.Path, out: pathlib.Path):
+    """find-maxes over a folder of mutated images: unreadable ones are skipped, the rest
+    scanned, and crop-max-patches then reads the result."""
+    code = cli("find-maxes", model, "--images", folder, "--layers", "conv1,prob", "--top", 2,
+               "--batch-size", 3, "-o", out, "--force")
+    if code == 0:
+        return cli("crop-max-patches", model, out, "-o", folder.parent / "crops", "--force")
+    return code
+
+
 def kind_images(tally: Tally, rng: random.Random, n: int, root: pathlib.Path) -> None:
     bases = _images()
+    model, _ = _model_and_image(root)
+    folder = root / "scan"
+    made = []
     for i in range(n):
+        if i % 50 == 49:  # the last dozen images as a folder, through find-maxes
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            for earlier in made[-12:]:
+                shutil.copy(earlier, folder)
+            tally.run(i, _find_maxes_case, model, folder, root / "maxes.npz")
+            continue
         suffix, data = rng.choice(bases)
         path = root / f"c{i}{suffix}"
         path.write_bytes(mutate_bytes(data, rng, protect=8))
         tally.run(i, _image_case, path)
-        path.unlink()
+        made.append(path)
+        for old in made[:-12]:
+            old.unlink()
+        del made[:-12]
 
 
 def _npy_case(path: pathlib.Path):
