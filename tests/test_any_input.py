@@ -358,3 +358,22 @@ def test_toolbox_frame_and_back_pane_for_gray_and_rgba_networks(tmp_path, photo,
     assert shown.shape == (8, 8, 3)
     if channels == 1:   # gray: the three colour channels are equal
         assert (shown[..., 0] == shown[..., 1]).all() and (shown[..., 1] == shown[..., 2]).all()
+
+
+def test_find_maxes_on_a_graph_tied_to_its_batch(tmp_path, photo, capsys):
+    path = small_cnn(tmp_path / "tied.onnx", batch=2, flatten="constant")
+    images = tmp_path / "images"
+    images.mkdir()
+    for i in range(5):
+        cv2.imwrite(str(images / f"{i}.png"),
+                    np.random.default_rng(i).integers(0, 256, (20, 20, 3)).astype(np.uint8))
+    out = tmp_path / "maxes.npz"
+    assert main(["find-maxes", str(path), "--images", str(images), "--layers", "relu,logits",
+                 "-o", str(out)]) == 0
+    assert "5 images scanned, 0 skipped" in capsys.readouterr().out
+    from deepvis.maxes.store import read_maxes
+    model = load_model(path)
+    x = np.concatenate([model.preprocess(cv2.imread(str(images / f"{i}.png"))) for i in range(5)])
+    want = model.forward(x, blobs=["logits"])["logits"]
+    table = read_maxes(out).tables["logits"]
+    assert np.allclose(table.values[:, 0], want.max(axis=0), rtol=1e-5)

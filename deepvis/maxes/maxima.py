@@ -63,12 +63,13 @@ class MaximaRunner:
         options = ({"gpu": bool(model.settings.get("caffevis_mode_gpu")), "threads": threads}
                    if model.backend == "ort" else {})
         self._executor = make_executor(graph, model.backend, **options)
+        self._run = model.run_batched   # a graph tied to its exported batch runs in slices
 
     def tables(self, x: np.ndarray, image_index: np.ndarray) -> dict[str, TopTable]:
         """The unsorted (C, B) table of each layer for the batch x."""
         names = [f"{PREFIX}/{layer}/{s}" for layer in self.widths for s in ("max", "argmax")]
-        out = self._executor.run({self.input_name: np.ascontiguousarray(x, np.float32)},
-                                 names + self.others)
+        out = self._run(self._executor, {self.input_name: np.ascontiguousarray(x, np.float32)},
+                        names + self.others)
         result = {}
         for layer in self.layers:
             if layer in self.widths:
