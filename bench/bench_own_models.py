@@ -59,25 +59,35 @@ def main() -> None:
                     (grad,) = torch.autograd.grad((module(inp) * seedt).sum(), inp)
                     return grad
 
-                fns = {k: (lambda m=m: m.backward(x, "logits", seed, "grad"))
-                       for k, m in runners.items()}
-                fns["torch"] = torch_step
-                want = torch_step().numpy()
+                fns = {}
+                module.double()   # the correctness reference: torch in float64 (its float32
+                x64 = torch.from_numpy(x.astype(np.float64)).requires_grad_(True)  # is ~3% off)
+                (want,) = torch.autograd.grad((module(x64) * seedt.double()).sum(), x64)
+                want = want.numpy()
+                module.float()
                 for k, m in runners.items():
-                    got = m.backward(x, "logits", seed, "grad")
+                    try:
+                        got = m.backward(x, "logits", seed, "grad")
+                    except Exception as exc:  # report it, time the others
+                        print(f"{name:>16} batch {batch:>2}: {k} failed: "
+                              f"{str(exc).splitlines()[0][:160]}", flush=True)
+                        continue
                     error = np.abs(got - want).max() / np.abs(want).max()
-                    assert error < 1e-3, f"{name} {k}: gradient differs from torch by {error:.1e}"
+                    assert error < 1e-4, f"{name} {k}: gradient differs from torch by {error:.1e}"
+                    fns[k] = lambda m=m: m.backward(x, "logits", seed, "grad")
+                fns["torch"] = torch_step
                 times = interleaved_median_ms(fns, args.repeat)
                 rows.append((name, batch, times))
                 print(f"{name:>16} batch {batch:>2}: " + ", ".join(
-                    f"{k} {v:8.1f} ms" for k, v in times.items())
-                    + f"  ort/torch {times['ort'] / times['torch']:.2f}", flush=True)
-    print()
+                    f"{k} {v:8.1f} ms" for k, v in times.items()), flush=True)
+    print(f"\nload average during the run: {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} cores; torch threads {args.threads}")
     print("| model | batch | deepvis (onnxruntime) | torch autograd | deepvis / torch |")
     print("|---|---:|---:|---:|---:|")
     for name, batch, t in rows:
-        print(f"| {name} | {batch} | {t['ort']:.1f} ms | {t['torch']:.1f} ms | "
-              f"{t['ort'] / t['torch']:.2f} |")
+        ort = f"{t['ort']:.1f} ms" if "ort" in t else "failed"
+        ratio = f"{t['ort'] / t['torch']:.2f}" if "ort" in t else "-"
+        print(f"| {name} | {batch} | {ort} | {t['torch']:.1f} ms | {ratio} |")
 
 
 if __name__ == "__main__":

@@ -29,8 +29,9 @@ def small_cnn(path, channels=3, hw=(8, 8), batch=1, flatten="reshape", names=Non
     n = names or {}
     conv, relu, flat, out = (n.get(k, k) for k in ("conv", "relu", "flat", "logits"))
     dims = [batch if batch else "N", channels, h if h else "H", w if w else "W"]
-    inits = [numpy_helper.from_array(rng.normal(0, 0.3, (4, channels, 3, 3)).astype(np.float32), "wc"),
-             numpy_helper.from_array(rng.normal(0, 0.3, (5, 4 * (h or 8) * (w or 8))).astype(np.float32), "wg"),
+    wc = rng.normal(0, 0.3, (4, channels, 3, 3)).astype(np.float32)
+    wg = rng.normal(0, 0.3, (5, 4 * (h or 8) * (w or 8))).astype(np.float32)
+    inits = [numpy_helper.from_array(wc, "wc"), numpy_helper.from_array(wg, "wg"),
              numpy_helper.from_array(np.array([batch or 1, -1], np.int64), "shape")]
     nodes = [helper.make_node("Conv", ["x", "wc"], [conv], pads=[1, 1, 1, 1], name="conv"),
              helper.make_node("Relu", [conv], [relu], name="relu")]

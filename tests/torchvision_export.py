@@ -134,7 +134,8 @@ def export(module: nn.Module, chw, path, dynamo: bool = False, opset: int = 17,
 
 def module_outputs(module: nn.Module, x: np.ndarray, names) -> dict[str, np.ndarray]:
     """The outputs of the named submodules on input x (NumPy)."""
-    return {k: v.detach().numpy() for k, v in _hooked(module, torch.from_numpy(x), names)[1].items()}
+    _, outs = _hooked(module, torch.from_numpy(x), names)
+    return {k: v.detach().numpy() for k, v in outs.items()}
 
 
 def autograd_input_gradient(module: nn.Module, x: np.ndarray, name: str,
