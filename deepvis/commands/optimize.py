@@ -14,10 +14,12 @@ original's default), else to its first labelled layer (fc on EfficientNet-Lite).
 The image is optimized in pixel units, mean subtracted, in the network's channel order
 (exactly the original's variable for Caffe models); the model's input scale sits between
 it and the network. So clipping keeps pixels in [0, 255], decay pulls towards the mean
-image and blur widths are in pixels on every model. Learning rates still depend on the
-network's gradients: on EfficientNet-Lite0, paper2 (constant lr 100 against a 30% decay
-per step) needs about 100x that lr to leave the mean image; the progress policies
-(paper1, paper4) adapt by themselves.
+image and blur widths are in pixels on every model. A --preset's step sizes (lr, max_lr)
+are the paper's divided by the model's input scale (x128 on EfficientNet-Lite, whose
+input is (pixel - 127) / 128; exactly the paper's on Caffe models), because a network's
+gradient with respect to pixels shrinks with that scale; explicit flags stay literal.
+Beyond the paper, --preset robust adds random views each step (jitter, zoom, rotation)
+and steps along natural colours and 1/f frequencies.
 """
 from __future__ import annotations
 
