@@ -16,6 +16,13 @@ from deepvis.graph import meta
 from .grad_helpers import Net, numpy_executor_available, ort_run
 
 
+@pytest.fixture(autouse=True)
+def _small_external_threshold(monkeypatch):
+    """This file's network is small: share every tensor of 1 KiB and more (the real threshold,
+    16 KiB, would keep them all inline and leave nothing to test)."""
+    monkeypatch.setattr("deepvis.grad.cache.EXTERNAL_MIN_BYTES", 1024)
+
+
 @pytest.fixture(scope="module")
 def forward():
     """conv1 (1.7 kB of weights) -> relu -> pool1 -> conv2 (tiny) -> fc (10 kB) -> prob."""

@@ -36,7 +36,11 @@ WEIGHTS_FILE = "weights.bin"
 # Part of every cached graph's key: raise it when the builder's output changes, so that
 # graphs cached by an older deepvis are rebuilt rather than reused.
 GRAPH_FORMAT = 2
-EXTERNAL_MIN_BYTES = 1024  # smaller tensors (shapes, pads, scalars) stay inside each graph
+# Smaller tensors (shapes, pads, scalars, per-channel scales) stay inside each graph. 16 KiB,
+# not less: onnxruntime's graph optimizer mis-broadcasts a shared (C, 1, 1) initializer
+# (ConvNeXt's layer scale, 384 floats) in a Mul, and inline copies of such small tensors
+# cost nothing.
+EXTERNAL_MIN_BYTES = 16384
 _ALIGN = 64
 
 
