@@ -45,32 +45,33 @@ def _lock(lock: pathlib.Path) -> FileLock:
 @contextlib.contextmanager
 def exclusive_output(path, what: str = "writing"):
     """Hold `path`'s lock for the whole run; stop with a clear message if another process has it."""
-    where = lock_path(path)
-    lock = _lock(where)
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
+    def busy(lock, where):
         raise Busy(f"another deepvis process is {what} {path} (it holds {where}); "
                    "wait for it to finish, or choose another output") from None
-    except OSError as exc:
-        raise DeepvisError(f"cannot lock {path} ({where}): {exc.strerror or exc}") from None
-    try:
+    with _held(path, busy):
         yield
-    finally:
-        lock.release()
 
 
 @contextlib.contextmanager
 def shared_cache_entry(path, what: str | None = None, say=None):
     """Hold `path`'s lock, waiting while another process makes or checks the same entry."""
+    def wait(lock, where):
+        (say or _to_stderr)(f"deepvis: waiting for another deepvis process "
+                            f"{what or 'using'} {path} ...")
+        lock.acquire()
+    with _held(path, wait):
+        yield
+
+
+@contextlib.contextmanager
+def _held(path, on_busy):
+    """`path`'s lock, taken at once or, when another process holds it, as `on_busy` decides."""
     where = lock_path(path)
     lock = _lock(where)
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        (say or _to_stderr)(f"deepvis: waiting for another deepvis process "
-                            f"{what or 'using'} {path} ...")
-        lock.acquire()
+        on_busy(lock, where)
     except OSError as exc:
         raise DeepvisError(f"cannot lock {path} ({where}): {exc.strerror or exc}") from None
     try:
