@@ -163,14 +163,16 @@ def test_a_full_disk_is_a_clean_error_and_leaves_no_temporary(tmp_path):
 
 
 # -- temporary files -------------------------------------------------------------------------------
-SLOW_WRITER = """
+WRITER_SOURCE = """
 import sys, time
-from deepvis import fileio
+from deepvis import cli, fileio
+{setup}
 with fileio.atomic_path(sys.argv[1], overwrite=True) as tmp:
     tmp.write_bytes(b"x" * 4096)
     print(tmp, flush=True)
     time.sleep(600)
 """
+SLOW_WRITER = WRITER_SOURCE.format(setup="")
 
 
 def test_temporary_files_are_gone_after_kill_9_and_a_rerun(tmp_path):
@@ -236,15 +238,7 @@ def test_import_caffe_mean_leaves_no_orphan_that_blocks_a_rerun(tmp_path, monkey
     assert out.exists() and np.load(tmp_path / "small.mean.npy").shape == (3, 4, 4)
 
 
-TERMINATED_WRITER = """
-import sys, time
-from deepvis import cli, fileio
-cli.exit_on_sigterm()
-with fileio.atomic_path(sys.argv[1], overwrite=True) as tmp:
-    tmp.write_bytes(b"x" * 4096)
-    print(tmp, flush=True)
-    time.sleep(600)
-"""
+TERMINATED_WRITER = WRITER_SOURCE.format(setup="cli.exit_on_sigterm()")
 
 
 def test_sigterm_unwinds_and_removes_the_temporary_file(tmp_path):
