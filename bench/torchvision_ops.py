@@ -5,7 +5,7 @@ Exports each architecture (random weights, eval mode) with the legacy TorchScrip
 graph, and checks each against the NumPy executor's kernels and the gradient rules. Ops that
 only compute shapes (no path from the image) need no backward rule; the builder never asks.
 
-    python bench/torchvision_ops.py --out /tmp/tv-exports [--models resnet18,...] [--opsets 13,18]
+    python bench/torchvision_ops.py --out tv-exports [--models resnet18,...] [--opsets 13,18]
                                     [--check-grad]
 
 Exit status 1 when some op has no NumPy kernel or some differentiable op has no rule. With

@@ -3,8 +3,8 @@
 - a NetMaxTracker from find_max_acts.py -> a MAXES .npz (needs the file list it read),
   which crop-max-patches and the toolbox use as find-maxes output;
 - info.pkl / info_big.pkl from optimize_image.py -> deepvis's own form of them: a pickle
-  (or .json) of a (params, results) tuple of plain dicts, read with the standard pickle
-  module alone (`params, results = pickle.load(f); params["max_iter"]`).
+  (or .json) of a (params, results) tuple of plain dicts, which the same restricted reader
+  opens (`params, results = deepvis.original_pickles.load(path); params["max_iter"]`).
 The pickles are read by deepvis.original_pickles, which never runs code from them.
 """
 from __future__ import annotations
