@@ -394,18 +394,16 @@ def test_a_page_that_stops_reading_does_not_hold_up_another(lite, folders, tmp_p
                 await slow.send_str(json.dumps({"type": "key", "key": "c"}))
                 page = await Page(fast).next(settled(0))
                 await asyncio.sleep(3)                      # A's unread frames pile up
-                started = time.monotonic()
                 n = await page.keys("o down right")
-                await page.next(settled(n))
-                slow_page = srv.hub.clients[slow_id]
-                return time.monotonic() - started, page, slow_page
+                await page.next(settled(n))              # B is served while A reads nothing
+                return page, srv.hub.clients[slow_id]
     try:
-        elapsed, page, slow_page = run(scenario())
+        page, slow_page = run(scenario())
         drawn, sent = slow_page.latest.header["seq"], slow_page.shown.header["seq"]
         notice = slow_page.app.fetcher.notice
     finally:
         srv.stop()
-    assert page.header["state"]["unit"] == 1 and elapsed < 20
+    assert page.header["state"]["unit"] == 1
     assert sent < drawn // 2, (drawn, sent, notice)   # A's frames skipped, not queued (54 vs 7)
 
 
