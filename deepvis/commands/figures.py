@@ -45,8 +45,8 @@ DEFAULT_BATCH = 4
 
 
 def best_preset() -> str:
-    """The preset figure4 uses by default: `robust` where it exists, else paper3."""
-    return "robust" if "robust" in P.PRESETS else "paper3"
+    """The preset figure4 uses by default: the one that transfers best (README table)."""
+    return "robust"
 
 
 def register(sub) -> None:
@@ -110,15 +110,6 @@ def common_args(p, name: str) -> None:
             action.help = "not used by figure3: its rows are --presets"
 
 
-def explicit_keys(args) -> set:
-    keys = {k for k in ("start_at", "rand_seed", "push_dir", "decay", "blur_radius", "blur_every",
-                        "small_val_percentile", "small_norm_percentile", "px_benefit_percentile",
-                        "px_abs_benefit_percentile", "lr_policy", "max_iter", "jitter",
-                        "scale_jitter", "rotate", "color_space", "parameterization")
-            if getattr(args, k, None) is not None}
-    return keys | ({"lr_params"} if args.lr_params is not None else set())
-
-
 def check_rows(model, rows) -> None:
     for layer, units in rows:
         if layer not in model.blob_names:
@@ -136,10 +127,10 @@ def run_figure3(args) -> int:
         raise DeepvisError("figure3 takes its rows from --presets, not --preset")
     ref, model = open_ref(args)
     settings = [s.strip() for s in args.presets.split(",") if s.strip()]
-    unknown = [s for s in settings if s != plan.NONE and s not in P.PRESETS]
+    unknown = [s for s in settings if s not in P.PRESETS]
     if unknown or not settings:
         raise DeepvisError(f"--presets: unknown preset {unknown[0] if unknown else ''!r}; "
-                           f"choose from none, {', '.join(P.PRESETS)}")
+                           f"choose from {', '.join(P.PRESETS)}")
     default_layer, units = U.figure3_units(model, args.model)
     layer = args.layer or default_layer
     check_rows(model, [(layer, ())])
@@ -175,13 +166,12 @@ def make_sheet(args, ref, model, name: str, rows) -> int:
     out = pathlib.Path(args.out)
     cells_dir = out / "units"
     space = space_of(model)
-    scale = getattr(space, "input_scale", 1.0)
-    keys = explicit_keys(args)
+    scale = space.input_scale
 
     def values_for(preset):
         return find_values(args, "", preset, scale)
 
-    jobs = plan.jobs_for(model, rows, values_for, keys,
+    jobs = plan.jobs_for(model, rows, values_for,
                          P.parse_push_spatial(args.push_spatial) if args.push_spatial else None)
     done = {j.key: records.read(cells_dir, j, redo_changed=args.brave) for j in jobs}
     todo = [j for j in jobs if done[j.key] is None]

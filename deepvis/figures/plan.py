@@ -9,11 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..optimize.params import PERCENTILES, PRESETS, FindParams
-
-NONE = "none"
-# `none`: plain gradient ascent, paper3's step (in the model's units) without any regularizer
-UNREGULARIZED = dict(decay=0.0, blur_radius=0.0, blur_every=0, **{k: 0.0 for k in PERCENTILES})
+from ..optimize.params import FindParams
 
 
 @dataclass(frozen=True)
@@ -30,28 +26,17 @@ class Job:
         return f"{self.setting}_{self.layer.replace('/', '_')}_{self.unit:04d}"
 
 
-def setting_values(values_for, setting: str, explicit_keys=()) -> dict:
-    """FindParams values of a setting. values_for(preset) gives defaults <- preset <- flags;
-    `none` is the `none` preset, or where there is none paper3's learning rate with every
-    regularizer off (except flags given)."""
-    if setting != NONE or NONE in PRESETS:
-        return values_for(setting)
-    values = values_for("paper3")
-    values.update({k: v for k, v in UNREGULARIZED.items() if k not in explicit_keys})
-    return values
-
-
 def centre_of(model, layer: str) -> tuple[int, int]:
     shape = model.blob_shapes[layer][1:]
     return (shape[1] // 2, shape[2] // 2) if len(shape) == 3 else (0, 0)
 
 
-def jobs_for(model, rows, values_for, explicit_keys=(), spatial=None) -> list[Job]:
+def jobs_for(model, rows, values_for, spatial=None) -> list[Job]:
     """rows: (row label, setting, layer, units). Conv units are pushed at the centre unless
     `spatial` says where; fully connected ones at (0, 0)."""
     jobs = []
     for row, setting, layer, units in rows:
-        values = setting_values(values_for, setting, explicit_keys)
+        values = values_for(setting)
         values["push_layer"] = layer
         conv = len(model.blob_shapes[layer]) == 4
         values["push_spatial"] = spatial if spatial is not None and conv else \
