@@ -98,6 +98,14 @@ CASES = {
     "max_two": ((3, 4, 4), lambda n: n.op("Max", [n.x, n.op("Mul", [n.x, n.w(3, 4, 4)])])),
     "max_three_broadcast": ((3, 4, 4), lambda n: n.op("Max", [
         n.x, n.w(3, 1, 1), n.op("Mul", [n.x, n.w(4)])])),
+    # Where: dy to X where the condition holds, to Y elsewhere; a data-dependent condition
+    "where_data_condition": ((3, 4, 4), lambda n: n.op("Where", [
+        n.op("Greater", [n.x, n.c(0.3)]), n.op("Mul", [n.x, n.w(3, 1, 1)]), _positive(n)])),
+    "where_broadcast_branches": ((3, 4, 4), lambda n: n.op("Where", [
+        n.op("Less", [n.op("ReduceMean", [n.x], axes=[1]), n.c(0.0)]), n.x,
+        n.op("Mul", [n.op("ReduceMean", [n.x], axes=[2]), n.w(4)])])),
+    "where_constant_branch": ((3, 4, 4), lambda n: n.op("Where", [
+        n.op("Greater", [n.x, n.w(3, 1, 1)]), n.w(1, 4, name="c"), n.op("Mul", [n.x, n.x])])),
     "concat": ((2, 4, 4), lambda n: n.op("Concat", [
         _conv(n, (3, 2, 1, 1)), n.op("Mul", [n.x, n.w(2, 1, 1)]), n.x], axis=1)),
     "reshape": ((2, 3, 4), lambda n: n.op("Reshape", [

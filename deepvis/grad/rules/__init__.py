@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from ...errors import UnsupportedError
 from . import (activations, arithmetic, avgpool, batchnorm, conv, dense, eltwise_max, layout,
-               lrn, maxpool, normalization, reduce, resize, smooth, softmax)
+               lrn, maxpool, normalization, reduce, resize, smooth, softmax, where)
 
 RULES = {}
 for _module in (activations, arithmetic, avgpool, batchnorm, conv, dense, eltwise_max, layout,
-                lrn, maxpool, normalization, reduce, resize, smooth, softmax):
+                lrn, maxpool, normalization, reduce, resize, smooth, softmax, where):
     RULES.update(_module.RULES)
 
 
