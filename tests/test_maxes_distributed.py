@@ -53,6 +53,34 @@ def test_any_number_of_workers_and_partitions_gives_the_single_process_tables(
     assert spread.skipped == alone.skipped and len(spread.skipped) == 1
 
 
+def test_workers_get_the_command_lines_input_size_and_preprocess(photos, tmp_path):
+    """A graph of dynamic height and width loads only with --input-size, and --preprocess
+    changes every activation: workers must load the model with both, as a local run does."""
+    from dask.distributed import LocalCluster
+
+    from tests.test_any_input import small_cnn
+
+    model = small_cnn(tmp_path / "dynamic.onnx", batch=0, hw=(0, 0), flatten="flatten")
+
+    def scan(name, *extra):
+        out = tmp_path / f"{name}.npz"
+        assert main(["find-maxes", str(model), "--images", str(photos), "--layers",
+                     "conv,logits", "-o", str(out), "--batch-size", "4", "--input-size", "8x8",
+                     *extra]) == 0
+        return read_maxes(out)
+
+    here = scan("here", "--preprocess", "caffe")
+    assumed = scan("assumed")                    # torchvision, the convention assumed
+    assert any(not assumed.tables[layer].equals(here.tables[layer]) for layer in here.tables)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                      dashboard_address=None) as cluster:
+        there = scan("there", "--preprocess", "caffe", "--scheduler", cluster.scheduler_address,
+                     "--partition-size", "4")
+    for layer in here.tables:
+        assert there.tables[layer].equals(here.tables[layer]), layer
+    assert there.skipped == here.skipped
+
+
 def test_partitions_cover_the_ranges_exactly():
     from deepvis.maxes.distributed import default_partition_size, partitions
 

@@ -29,8 +29,14 @@ def add_model_args(parser, backend: bool = True) -> None:
 
 def open_model(args, backend=None, speed_over_memory: bool = False):
     from ..model import load_model
-    overrides = {"deepvis_input_size": getattr(args, "input_size", None),
-                 "deepvis_preprocess": getattr(args, "preprocess", None)}
     return load_model(args.model, backend=backend or getattr(args, "backend", "auto"),
                       settings=args.settings, speed_over_memory=speed_over_memory,
-                      overrides={k: v for k, v in overrides.items() if v is not None})
+                      overrides=setting_overrides(args))
+
+
+def setting_overrides(args) -> dict:
+    """The settings the command line sets (--input-size, --preprocess): one definition, so
+    that every process that loads the model (Dask workers too) gets the same ones."""
+    flags = {"deepvis_input_size": getattr(args, "input_size", None),
+             "deepvis_preprocess": getattr(args, "preprocess", None)}
+    return {key: value for key, value in flags.items() if value is not None}

@@ -11,7 +11,7 @@ import sys
 
 from ..errors import DeepvisError
 from ..fileio import refuse_overwrite
-from .common import add_model_args, open_model
+from .common import add_model_args, open_model, setting_overrides
 
 
 def register(sub) -> None:
@@ -91,9 +91,13 @@ def _run(args) -> int:
     info = {"model": str(args.model), "settings": args.settings, "backend": model.backend,
             "top": args.top, "layers": layers, "image_count": len(images),
             "framing": framing.as_dict()}
+    # --input-size and --preprocess change the tables; only when given, so that the
+    # checkpoints of runs without them keep their fingerprint and still resume
+    overrides = setting_overrides(args)
     digest = fingerprint(model.path, images, layers=layers, top=args.top,
                          backend=model.backend, settings=args.settings,
-                         framing=framing.as_dict())
+                         framing=framing.as_dict(),
+                         **({"overrides": overrides} if overrides else {}))
     ckpt = checkpoint_path(output)
     remove_temporaries(output)
     if args.force:
@@ -150,13 +154,15 @@ def run_on_cluster(args, model, images, layers, state, todo, absorbed, framing) 
 
 
 def model_spec(args, model):
-    """What a worker needs to load the same model: paths made absolute."""
+    """What a worker needs to load the same model: paths made absolute, and the command
+    line's --input-size and --preprocess."""
     from ..maxes.distributed import ModelSpec
 
     def absolute(text):
         return str(pathlib.Path(text).resolve()) if text and pathlib.Path(text).exists() else text
 
-    return ModelSpec(absolute(str(args.model)), absolute(args.settings), model.backend)
+    return ModelSpec(absolute(str(args.model)), absolute(args.settings), model.backend,
+                     tuple(sorted(setting_overrides(args).items())))
 
 
 def layer_list(text: str | None) -> list[str]:

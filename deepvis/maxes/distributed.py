@@ -31,10 +31,13 @@ MAX_PARTITION_BATCHES = 64   # bounds the work a kill can lose between checkpoin
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """How a worker loads the model: the command's MODEL, --settings and --backend."""
+    """How a worker loads the model: the command's MODEL, --settings and --backend, and the
+    settings its command line sets (--input-size, --preprocess) as sorted (key, value)
+    pairs, so that a worker frames and scales photos exactly as a local run does."""
     model: str
     settings: str | None = None
     backend: str = "auto"
+    overrides: tuple = ()
 
     def load(self):
         """The model, loaded once per process and shared by the tasks (and threads) there."""
@@ -42,7 +45,8 @@ class ModelSpec:
             if self not in _models:
                 from ..model import load_model
                 _models[self] = load_model(self.model, backend=self.backend,
-                                           settings=self.settings)
+                                           settings=self.settings,
+                                           overrides=dict(self.overrides) or None)
             return _models[self]
 
     def runner(self, layers, threads: int | None = None) -> MaximaRunner:
