@@ -8,6 +8,7 @@ import pytest
 from deepvis.errors import DeepvisError
 from deepvis.optimize import params as P
 from deepvis.optimize import precondition, transforms
+from deepvis.optimize.lr import learning_rate
 from deepvis.optimize.params import FindParams
 from deepvis.optimize.space import pixel_space
 from deepvis.preprocess import Preprocessing
@@ -110,10 +111,31 @@ def test_presets_divide_their_step_sizes_by_the_input_scale():
     scale = 1 / 128
     assert P.resolve({}, "paper3", input_scale=scale)["lr_params"] == {"lr": 12800.0}
     paper1 = P.resolve({}, "paper1", input_scale=scale)["lr_params"]
-    assert paper1 == {"max_lr": 12800.0, "desired_prog": 2.0}       # progress stays literal
+    assert paper1 == {"max_lr": 12800.0, "desired_prog": 256.0}
     explicit = P.resolve({"lr_params": {"lr": 100.0}}, "paper3", input_scale=scale)
     assert explicit["lr_params"] == {"lr": 100.0}                    # flags stay literal
     assert P.PRESETS["paper3"]["lr_params"] == {"lr": 100.0}         # the table is untouched
+
+
+@pytest.mark.parametrize("name", ["paper1", "paper2", "paper3", "paper4", "robust"])
+@pytest.mark.parametrize("g2", [1e-6, 2e-4, 0.02, 0.5, 40.0])
+def test_converted_presets_pick_the_papers_rate_divided_by_the_scale_at_any_gradient(name, g2):
+    """Below and above the point where a progress policy reaches its cap."""
+    scale = 1 / 128
+    grad = np.full((3, 4, 4), np.sqrt(g2 / 48))
+    paper, converted = P.resolve({}, name), P.resolve({}, name, input_scale=scale)
+    lr_paper, _ = learning_rate(paper["lr_policy"], paper["lr_params"], grad, 0.5)
+    lr_model, _ = learning_rate(converted["lr_policy"], converted["lr_params"], grad, 0.5)
+    assert lr_model == pytest.approx(lr_paper / scale, rel=1e-12)
+
+
+def test_progress01_rate_is_divided_by_the_scale_too():
+    params = {"max_lr": 50.0, "early_prog": 0.3, "late_prog_mult": 0.1}
+    converted = {key: value * 64 for key, value in params.items()}
+    grad = np.full((3, 2, 2), 0.05)
+    for obj in (0.1, 0.9, 0.999):
+        assert learning_rate("progress01", converted, grad, obj)[0] == \
+            pytest.approx(64 * learning_rate("progress01", params, grad, obj)[0], rel=1e-12)
 
 
 def test_input_scale_is_one_number_per_model():

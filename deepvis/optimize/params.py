@@ -117,26 +117,24 @@ PRESETS["robust"] = dict(decay=0.0001, blur_radius=0.0, blur_every=0, jitter=4,
                          lr_params={"lr": 100.0})
 
 
-# Learning-rate keys that are step sizes (pixels per unit of gradient), and so depend on the
-# network's input scale; desired_prog and friends are in units of the objective and do not.
-STEP_KEYS = ("lr", "max_lr")
-
-
 def preset_values(preset: str, input_scale: float = 1.0) -> dict:
     """A preset's values in the units of a network whose input is `pixels * input_scale`.
 
     The paper's learning rates were tuned on CaffeNet, whose input is the pixel itself
     (scale 1). A network normalizes its input to a range of about +-1 and sizes its first
     layer for that range, so its gradient with respect to its own input has about the same
-    magnitude as CaffeNet's; with respect to pixels it is `input_scale` times that. The
-    pixel step `lr * grad` therefore shrinks by `input_scale`, and dividing the step-size
-    keys by it restores the paper's steps. At scale 1 every value is the paper's exactly.
+    magnitude as CaffeNet's; with respect to pixels it is `input_scale` times that, and the
+    pixel step `lr * grad` shrinks by `input_scale`. Every policy's learning rate is linear
+    in each of its parameters (constant: lr; progress: min(max_lr, desired_prog / |g|^2);
+    progress01 likewise), so dividing all of them by the scale divides the rate the policy
+    picks at any gradient, and restores the paper's steps; a progress policy still reaches
+    its cap at the gradient where the paper's did. At scale 1 every value is the paper's.
     """
     if preset not in PRESETS:
         raise DeepvisError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     values = copy.deepcopy(PRESETS[preset])
     if input_scale != 1 and "lr_params" in values:
-        values["lr_params"] = {key: (value / input_scale if key in STEP_KEYS else value)
+        values["lr_params"] = {key: value / input_scale
                                for key, value in values["lr_params"].items()}
     return values
 
