@@ -17,7 +17,7 @@ from .errors import DeepvisError
 from .exec import resolve_backend
 from .grad import GradCache
 from .graph import meta
-from .graph.batch import (annotate_shapes, any_batch, fixed_batch, input_dims,
+from .graph.batch import (annotate_shapes, any_batch, fixed_batch, input_dims, open_shapes,
                           with_image_size)
 from .graph.load import graph_input, load_onnx, static_shapes, visible_blobs
 from .labels import load_labels
@@ -199,10 +199,9 @@ class Model:
 
 
 def needs_shapes(graph: onnx.ModelProto) -> bool:
-    """Whether the graph has a Reshape to a computed shape (what shape inference may miss)."""
-    computed = {o for node in graph.graph.node if node.op_type != "Constant" for o in node.output}
-    return any(node.op_type == "Reshape" and node.input[1] in computed
-               for node in graph.graph.node)
+    """Whether shape inference leaves a blob's dims past the batch open (a Reshape or Resize
+    to a computed shape): then a run measures them for the gradient rules (annotate_shapes)."""
+    return bool(open_shapes(graph)[0])
 
 
 def fit_input(graph: onnx.ModelProto, settings, owned: bool = False, backend: str = "auto"):

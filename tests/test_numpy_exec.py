@@ -505,6 +505,13 @@ def test_where():
     check(single("Where", feeds, out_dtype=F32), feeds)
 
 
+@pytest.mark.parametrize("x", [randn(2, 3, 4) > 0, randn(5), np.zeros((2, 0, 3), F32)],
+                         ids=["bool", "float", "empty"])
+def test_non_zero(x):
+    """Indices (rank, count) in row-major order: the axes a gradient finds at run time."""
+    check(single("NonZero", {"x": x}, out_dtype=I64), {"x": x})
+
+
 @pytest.mark.parametrize("zero_first", [False, True])
 def test_where_with_zero_branch_keeps_non_finite_semantics(zero_first):
     """The multiply shortcut for a zero branch must not turn a masked-out inf into NaN."""

@@ -19,7 +19,7 @@ from onnx import TensorProto, helper
 from ..errors import DeepvisError, UnsupportedError
 from ..graph import meta
 from ..graph.builder import OPSET, GraphBuilder
-from ..graph.info import GraphInfo
+from ..graph.info import GraphInfo, with_input_shape
 from .context import GradContext
 from .rules import rule_for
 
@@ -36,13 +36,18 @@ def seed_tensor_for(forward: onnx.ModelProto, target: str) -> str:
 
 def build_grad_graph(forward: onnx.ModelProto, target: str, mode: str = "grad",
                      extra_outputs: Sequence[str] = (),
-                     seed_times_target: bool = False) -> onnx.ModelProto:
+                     seed_times_target: bool = False, input_shape=None) -> onnx.ModelProto:
     """Graph with inputs (data, seed) and outputs (grad, *extra_outputs).
 
     `grad` is the derivative at `data` of sum(seed * T) in `mode`, T being the tensor where a
     seed for `target` enters (see `seed_tensor_for`). With `seed_times_target`, the seed that
     enters is `seed * target` (the toolbox seeds a channel with its own activations), computed
     inside the graph so that forward and backward take one pass.
+
+    `input_shape`, the shape of an actual input, fixes the input's dims past the batch for
+    shape inference (a graph exported with a dynamic height and width); the result then takes
+    inputs of that size only, at any batch. Tensors whose shape no inference finds still work
+    where a rule needs only runtime shapes (the seed, reshapes, broadcasting).
     """
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
@@ -50,7 +55,7 @@ def build_grad_graph(forward: onnx.ModelProto, target: str, mode: str = "grad",
     if {SEED, GRAD} & set(extra_outputs):
         raise ValueError(f"{SEED!r} and {GRAD!r} are the gradient graph's own tensor names")
     opsets = _opsets(forward)
-    info = GraphInfo(forward)
+    info = GraphInfo(forward, input_shape)
     if not info.input_names:
         raise DeepvisError("the forward graph has no input")
     data = info.input_names[0]
@@ -72,7 +77,9 @@ def build_grad_graph(forward: onnx.ModelProto, target: str, mode: str = "grad",
 
     builder = GraphBuilder(f"{forward.graph.name}/{mode}/{target}")
     _reserve_forward_names(builder, forward.graph)
-    builder.inputs.append(next(i for i in forward.graph.input if i.name == data))
+    declared = next(i for i in forward.graph.input if i.name == data)
+    builder.inputs.append(declared if input_shape is None
+                          else with_input_shape(declared, input_shape))
     builder.inputs.append(_seed_input(info, seed_at, target, elem))
     builder.nodes.extend(nodes)
 
@@ -83,8 +90,8 @@ def build_grad_graph(forward: onnx.ModelProto, target: str, mode: str = "grad",
     builder.node("Identity", [grad], [GRAD], name="grad/output")
     builder.outputs.append(_renamed(builder.inputs[0], GRAD))
     for name in extra_outputs:
-        builder.outputs.append(info.value_infos.get(name)
-                               or helper.make_empty_tensor_value_info(name))
+        builder.outputs.append(info.value_infos.get(name) or helper.make_tensor_value_info(
+            name, info.elem_type(name) or elem, None))
     grad_meta = {"target": target, "mode": mode, "seed_tensor": seed_at, "input": data,
                  "seed_times_target": seed_times_target}
     return _finish(builder, forward, opsets, grad_meta)
@@ -171,10 +178,27 @@ def _reserve_forward_names(builder: GraphBuilder, graph: onnx.GraphProto) -> Non
 
 
 def _seed_input(info: GraphInfo, seed_at: str, target: str, elem: int) -> onnx.ValueInfoProto:
+    """The seed's declaration: a batch dim and the static dims inference found, or no shape at
+    all where it found not even the rank (the executors take any seed then)."""
     shape = info.shape(seed_at) or info.shape(target)
     dims = None if shape is None else ["N"] + [d if d is not None else f"seed_d{i}"
                                                for i, d in enumerate(shape[1:], 1)]
     return helper.make_tensor_value_info(SEED, elem, dims)
+
+
+def _check(model: onnx.ModelProto) -> None:
+    """onnx's checker, which wants a shape on every graph input and output: one of unknown
+    rank (a seed or extra output no inference could shape) is declared as a scalar for the
+    check only; onnxruntime and the NumPy executor take declarations without a shape."""
+    shapeless = [v for v in (*model.graph.input, *model.graph.output)
+                 if not v.type.tensor_type.HasField("shape")]
+    for value in shapeless:
+        value.type.tensor_type.shape.SetInParent()
+    try:
+        onnx.checker.check_model(model)
+    finally:
+        for value in shapeless:
+            value.type.tensor_type.ClearField("shape")
 
 
 def _renamed(value_info: onnx.ValueInfoProto, name: str) -> onnx.ValueInfoProto:
@@ -220,7 +244,7 @@ def _finish(builder: GraphBuilder, forward: onnx.ModelProto, opsets: dict[str, i
     del model.opset_import[:]
     model.opset_import.extend(helper.make_opsetid(d, v) for d, v in opsets.items())
     model.ir_version = max(model.ir_version, forward.ir_version)
-    onnx.checker.check_model(model)
+    _check(model)
     if stubs:
         del model.graph.input[-len(stubs):]
     model.graph.initializer.extend(weights)

@@ -61,11 +61,22 @@ class GradContext:
     def shape(self, name: str) -> tuple | None:
         return self.info.shape(name)
 
+    def dims(self, name: str) -> tuple | None:
+        """Dims with their symbols (equal symbols are equal sizes); see GraphInfo.dims."""
+        return self.info.dims(name)
+
     def static_shape(self, name: str, skip_batch: bool = True) -> tuple:
         """Known dims (the batch dim may stay None); raises when a rule needs an unknown one."""
+        return self._known(name, 1 if skip_batch else 0)
+
+    def spatial_size(self, name: str) -> list[int]:
+        """The known sizes past batch and channels, all a window op's geometry needs: the
+        channels may stay unknown (behind a channel shuffle's Reshape to a computed shape)."""
+        return list(self._known(name, 2)[2:])
+
+    def _known(self, name: str, first: int) -> tuple:
         shape = self.info.shape(name)
-        missing = shape is None or any(d is None for d in shape[1 if skip_batch else 0:])
-        if missing:
+        if shape is None or any(d is None for d in shape[first:]):
             raise self.unsupported(f"needs the static shape of {name!r}, which shape inference "
                                    "could not determine")
         return shape

@@ -131,34 +131,39 @@ def _downstream_of_input(model) -> set:
     return reached
 
 
-def annotate_shapes(model: onnx.ModelProto, backend: str) -> int:
-    """Record the shapes that shape inference cannot work out (a Reshape to a computed shape,
-    as group norm exports) as value_info, measured by one run at batch 2, so that gradient
-    rules that need static shapes (Resize) find them. Returns how many were added; a graph
-    whose every float tensor is already known is not run."""
+def open_shapes(model: onnx.ModelProto, data_prop: bool = False) -> tuple[list, dict]:
+    """(float tensors computed from the input whose dims past the batch shape inference
+    leaves open, the value_info it found by name)."""
     from .info import _light_copy
 
-    floats = onnx.TensorProto.FLOAT
+    inferred = onnx.shape_inference.infer_shapes(_light_copy(model), strict_mode=False,
+                                                 data_prop=data_prop)
+    infos = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
+    missing = []
+    for name in _downstream_of_input(model) - {graph_input(model).name}:
+        info = infos.get(name)
+        if info is not None and info.type.tensor_type.elem_type not in (0, _FLOAT):
+            continue
+        dims = info.type.tensor_type.shape.dim if info is not None else []
+        if info is None or not info.type.tensor_type.HasField("shape") or \
+                any(not d.HasField("dim_value") for d in list(dims)[1:]):
+            missing.append(name)
+    return missing, infos
 
-    def unknown(data_prop: bool) -> tuple[list, dict]:
-        inferred = onnx.shape_inference.infer_shapes(_light_copy(model), strict_mode=False,
-                                                     data_prop=data_prop)
-        infos = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.output)}
-        missing = []
-        for name in _downstream_of_input(model) - {graph_input(model).name}:
-            info = infos.get(name)
-            if info is not None and info.type.tensor_type.elem_type not in (0, floats):
-                continue
-            dims = info.type.tensor_type.shape.dim if info is not None else []
-            if info is None or not info.type.tensor_type.HasField("shape") or \
-                    any(not d.HasField("dim_value") for d in list(dims)[1:]):
-                missing.append(name)
-        return missing, infos
 
-    missing, _ = unknown(False)          # what the gradient builder's inference misses
+_FLOAT = onnx.TensorProto.FLOAT
+
+
+def annotate_shapes(model: onnx.ModelProto, backend: str) -> int:
+    """Record the shapes that shape inference cannot work out (a Reshape to a computed shape,
+    as group norm exports, a Resize to computed sizes) as value_info, measured by one run at
+    batch 2, so that gradient rules that need static shapes (Resize) find them. Returns how
+    many were added; a graph whose every float tensor is already known is not run."""
+    floats = _FLOAT
+    missing, _ = open_shapes(model)      # what the gradient builder's first pass misses
     if not missing:
         return 0
-    still, infos = unknown(True)         # data propagation through Shape -> Reshape
+    still, infos = open_shapes(model, data_prop=True)   # through Shape -> Reshape
     known = {v.name for v in model.graph.value_info}
     added = 0
     symbol = input_dims(model)[0]

@@ -1,5 +1,6 @@
 """Gather, GatherElements and ScatterElements (the max-pool gradient: duplicate indices
-accumulate under reduction="add", which unbuffered ufunc.at guarantees)."""
+accumulate under reduction="add", which unbuffered ufunc.at guarantees), and NonZero (the
+axes a gradient sums over when only a run knows which were broadcast)."""
 from __future__ import annotations
 
 import numpy as np
@@ -64,5 +65,13 @@ def _position(shape, axis: int) -> np.ndarray:
     return np.arange(shape[axis]).reshape(view)
 
 
+def non_zero(spec: NodeSpec):
+    def run(x):
+        """(rank, count) indices in row-major order; a scalar counts as one element."""
+        return (np.array(np.nonzero(np.atleast_1d(x)), dtype=np.int64),)
+
+    return run
+
+
 KERNELS = {"Gather": gather, "GatherElements": gather_elements,
-           "ScatterElements": scatter_elements}
+           "ScatterElements": scatter_elements, "NonZero": non_zero}

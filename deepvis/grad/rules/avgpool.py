@@ -16,7 +16,7 @@ from .window import explicit_pads, transposed_window
 
 def average_pool(ctx, node, dys):
     x = node.input[0]
-    in_size = list(ctx.static_shape(x)[2:])
+    in_size = ctx.spatial_size(x)
     n = len(in_size)
     kernel = list(ctx.attr("kernel_shape"))
     strides = list(ctx.attr("strides", [1] * n))
@@ -39,7 +39,7 @@ def average_pool(ctx, node, dys):
 
 def global_average_pool(ctx, node, dys):
     x = node.input[0]
-    count = int(np.prod(ctx.static_shape(x)[2:]))
+    count = int(np.prod(ctx.spatial_size(x)))
     scaled = ctx.emit("Mul", [dys[0], ctx.fconst(1.0 / count)])
     return [ctx.emit("Expand", [scaled, ctx.shape_of(x)])]
 

@@ -11,8 +11,7 @@ from .window import explicit_pads, transposed_window
 
 def conv(ctx, node, dys):
     x, weight = node.input[0], node.input[1]
-    in_shape = ctx.static_shape(x)
-    in_size = list(in_shape[2:])
+    in_size = ctx.spatial_size(x)
     n = len(in_size)
     kernel = list(ctx.attr("kernel_shape", None) or ctx.static_shape(weight, False)[2:])
     strides = list(ctx.attr("strides", [1] * n))

@@ -17,7 +17,7 @@ def max_pool(ctx, node, dys):
 
 def global_max_pool(ctx, node, dys):
     x = node.input[0]
-    return [_scatter_to_switches(ctx, x, dys[0], {"kernel_shape": list(ctx.static_shape(x)[2:])})]
+    return [_scatter_to_switches(ctx, x, dys[0], {"kernel_shape": ctx.spatial_size(x)})]
 
 
 def _scatter_to_switches(ctx, x: str, dy: str, attrs: dict) -> str:
