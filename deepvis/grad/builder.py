@@ -21,6 +21,7 @@ from ..graph import meta
 from ..graph.builder import OPSET, GraphBuilder
 from ..graph.info import GraphInfo, with_input_shape
 from .context import GradContext
+from .fused import fuse
 from .rules import rule_for
 
 MODES = ("grad", "deconv", "guided")
@@ -72,6 +73,7 @@ def build_grad_graph(forward: onnx.ModelProto, target: str, mode: str = "grad",
     nodes = _ancestor_nodes(info, [*needed, *extra_outputs])
     differentiable = _data_dependent(info, nodes, data)
     path, reaching = _backward_path(nodes, differentiable, seed_at)
+    path = fuse(info, path, {seed_at})  # chains with a cheaper backward as one node
     for node in path:
         rule_for(node)  # fail before emitting anything
 

@@ -8,8 +8,9 @@ the rectifying activations.
 from __future__ import annotations
 
 from ...errors import UnsupportedError
-from . import (activations, arithmetic, avgpool, batchnorm, conv, dense, eltwise_max, layout,
-               lrn, maxpool, normalization, reduce, resize, smooth, softmax, where)
+from ..fused import FUSED
+from . import (activations, arithmetic, avgpool, batchnorm, conv, dense, eltwise_max, fused,
+               layout, lrn, maxpool, normalization, reduce, resize, smooth, softmax, where)
 
 RULES = {}
 for _module in (activations, arithmetic, avgpool, batchnorm, conv, dense, eltwise_max, layout,
@@ -19,6 +20,8 @@ for _module in (activations, arithmetic, avgpool, batchnorm, conv, dense, eltwis
 
 def rule_for(node):
     """The backward rule of `node`'s op type; raises UnsupportedError naming the node."""
+    if node.domain == FUSED:  # a chain of forward nodes merged by grad.fused
+        return fused.RULES[node.op_type]
     if node.domain not in ("", "ai.onnx") or node.op_type not in RULES:
         domain = f"{node.domain}." if node.domain else ""
         raise UnsupportedError(f"no backward rule for op {domain}{node.op_type} "
