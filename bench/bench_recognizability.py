@@ -58,7 +58,36 @@ def main() -> None:
         print(f"{row:<10} {c0['top1'] / units:>11.0%} {c1['top1'] / units:>11.0%} "
               f"{c1['top5'] / units:>11.0%} {c2['top1'] / units:>11.0%} "
               f"{c2['top5'] / units:>11.0%}")
+    for line in verdicts(summary["tally"], summary["rows"], units):
+        print(line)
     print(f"sheet: {os.path.join(args.out, 'figure3.png')}")
+
+
+def verdicts(tally: dict, rows: list, units: int) -> list[str]:
+    """The issue's three targets, each with its numbers, where the rows they need ran."""
+    def rate(row, judge, k):
+        return tally[row][judge][f"top{k}"] / units
+    lite1, lite2 = JUDGES[1], JUDGES[2]
+    papers = [r for r in rows if r.startswith("paper")]
+    if not papers:
+        return []
+    best = max(papers, key=lambda r: (rate(r, lite1, 5), rate(r, lite2, 5)))
+    out = [f"best paper preset {best}: lite1 top-5 {rate(best, lite1, 5):.0%} (target >= 80%),"
+           f" lite2 top-5 {rate(best, lite2, 5):.0%} (target >= 60%): "
+           + ("met" if rate(best, lite1, 5) >= .8 and rate(best, lite2, 5) >= .6 else "NOT met")]
+    if "none" in rows:
+        for r in papers:
+            ok = rate(r, lite1, 5) > rate("none", lite1, 5)
+            out.append(f"{r} vs none, lite1 top-5: {rate(r, lite1, 5):.0%} vs "
+                       f"{rate('none', lite1, 5):.0%}: {'beats' if ok else 'does NOT beat'}")
+    for r in (r for r in rows if r not in papers and r != "none"):
+        pairs = [(rate(r, j, k), rate(best, j, k)) for j in (lite1, lite2) for k in (1, 5)]
+        ok = all(a >= b for a, b in pairs) and any(a > b for a, b in pairs[:2]) and \
+            any(a > b for a, b in pairs[2:])
+        shown = ", ".join(f"{a:.0%}/{b:.0%}" for a, b in pairs)
+        out.append(f"{r} vs {best} (lite1 top-1, top-5, lite2 top-1, top-5): {shown}: "
+                   f"{'beats it on both judges' if ok else 'does NOT beat it on both judges'}")
+    return out
 
 
 if __name__ == "__main__":
