@@ -1,5 +1,6 @@
-"""Chains differentiated as one node (grad.fused): the same gradient as node by node, fused
-only where nothing else reads the chain's inner tensors."""
+"""Cheaper backward formulations give the gradient of the plain ones: chains differentiated as
+one node (grad.fused), fused only where nothing else reads their inner tensors; LayerNorm's
+statistics from a LayerNormalization; pooled gradients broadcast by the Sum they join."""
 from __future__ import annotations
 
 import numpy as np
@@ -144,3 +145,29 @@ def test_layer_norm_rule_equals_its_decomposition():
         graph = build_grad_graph(net.build(["y"]), "y", "grad")
         grads.append(reference_run(graph, {"data": x, "seed": seed})["grad"])
     assert_close(grads[0], grads[1], rtol=1e-10)
+
+
+@pytest.mark.parametrize("gated", [True, False])
+def test_pooled_gradient_is_broadcast_by_the_sum_it_joins(gated):
+    """GlobalAveragePool's dy / (H*W) joins the gate's full-size part in a broadcasting Sum
+    (squeeze-excitation); alone, it is expanded to the input's shape."""
+    def forward(dtype):
+        net = Net((3, 4, 5), dtype, seed=7)
+        pooled = net.op("GlobalAveragePool", [net.x])
+        gate = net.op("Sigmoid", [net.op("Conv", [pooled, net.w(3, 3, 1, 1)])])
+        net.op("Identity", [net.op("Mul", [net.x, gate]) if gated else gate], ["y"])
+        return net.build(["y"])
+
+    forward64 = forward(np.float64)
+    x, _ = _inputs((2, 3, 4, 5))
+    seed = np.random.default_rng(8).standard_normal(
+        reference_run(forward64, {"data": x})["y"].shape)
+    graph = build_grad_graph(forward64, "y", "grad")
+    assert ("Expand" in [n.op_type for n in graph.graph.node]) != gated
+    got = reference_run(graph, {"data": x, "seed": seed})["grad"]
+    expected = finite_difference(forward64, "y", x[:1], seed[:1]).reshape(x[:1].shape)
+    assert_close(got[:1], expected, rtol=1e-6)
+    feeds = {"data": x.astype(np.float32), "seed": seed.astype(np.float32)}
+    graph32 = build_grad_graph(forward(np.float32), "y", "grad")
+    assert_close(ort_run(graph32, feeds)["grad"], got, rtol=1e-5)
+    assert_close(numpy_run(graph32, feeds)["grad"], got, rtol=1e-5)

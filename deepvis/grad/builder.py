@@ -143,8 +143,14 @@ def _backward(ctx: GradContext, path, seed_at: str, data: str, seed: str = SEED)
         parts = contributions.get(name)
         if not parts:
             return None
-        if len(parts) > 1:
-            contributions[name] = parts = [ctx.builder.node("Sum", parts, name=f"grad/sum/{name}")]
+        if len(parts) > 1:  # Sum broadcasts the parts that rules left to spread (ctx.spread)
+            whole = ctx.builder.node("Sum", parts, name=f"grad/sum/{name}")
+            if set(parts) <= ctx.spread_parts:
+                ctx.spread_parts.add(whole)
+            contributions[name] = parts = [whole]
+        if parts[0] in ctx.spread_parts:
+            contributions[name] = parts = [ctx.builder.node(
+                "Expand", [parts[0], ctx.shape_of(name)], name=f"grad/spread/{name}")]
         return parts[0]
 
     for node in reversed(path):

@@ -35,7 +35,7 @@ from .builder import build_grad_graph
 WEIGHTS_FILE = "weights.bin"
 # Part of every cached graph's key: raise it when the builder's output changes, so that
 # graphs cached by an older deepvis are rebuilt rather than reused.
-GRAPH_FORMAT = 3
+GRAPH_FORMAT = 4
 # Smaller tensors (shapes, pads, scalars, per-channel scales) stay inside each graph. 16 KiB,
 # not less: onnxruntime's graph optimizer mis-broadcasts a shared (C, 1, 1) initializer
 # (ConvNeXt's layer scale, 384 floats) in a Mul, and inline copies of such small tensors

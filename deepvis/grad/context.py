@@ -23,6 +23,7 @@ class GradContext:
         self._wanted = wanted  # tensors on a differentiable path from the input to the seed
         self._shape_nodes: dict[str, str] = {}
         self.node: onnx.NodeProto | None = None  # the forward node whose rule is running
+        self.spread_parts: set[str] = set()  # see `spread`
 
     # -- emitting ------------------------------------------------------------
     def emit(self, op_type: str, inputs, outputs=None, **attrs):
@@ -41,6 +42,13 @@ class GradContext:
         """dy where `condition` holds, else 0, as Caffe writes it: dy times the 0/1 mask.
         (onnxruntime's broadcasting Where is about 5x slower than Cast and Mul.)"""
         return self.emit("Mul", [dy, self.emit("Cast", [condition], to=self.elem_type)])
+
+    def spread(self, grad: str) -> str:
+        """A gradient part that broadcasts to its tensor's shape (a pooled dy), left for the
+        builder to expand: where the tensor has other parts, their Sum broadcasts it, with no
+        pass over the full shape of its own (EfficientNet's squeeze-excitation pools)."""
+        self.spread_parts.add(grad)
+        return grad
 
     def shape_of(self, name: str) -> str:
         """A runtime Shape of a forward tensor, emitted once per tensor."""

@@ -5,7 +5,7 @@ AveragePool  dy is divided by each window's divisor (a constant map computed her
              its begin pad; count_include_pad counting pads but not the ceil overhang), then
              spread over the window by a ConvTranspose with a ones kernel applied to every
              channel as its own image: (N, C, *out) -> (N*C, 1, *out).
-GlobalAveragePool  dy / (H*W) expanded to the input shape.
+GlobalAveragePool  dy / (H*W) broadcast to the input shape (see GradContext.spread).
 """
 from __future__ import annotations
 
@@ -41,7 +41,7 @@ def global_average_pool(ctx, node, dys):
     x = node.input[0]
     count = int(np.prod(ctx.spatial_size(x)))
     scaled = ctx.emit("Mul", [dys[0], ctx.fconst(1.0 / count)])
-    return [ctx.emit("Expand", [scaled, ctx.shape_of(x)])]
+    return [ctx.spread(scaled)]
 
 
 def pooled_size(size: int, span: int, stride: int, begin: int, end: int, ceil: bool) -> int:
