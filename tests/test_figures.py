@@ -226,7 +226,7 @@ def test_default_units_exist_in_their_models_and_name_the_papers_classes():
     lite0 = load_model("efficientnet-lite0")
     assert U.figure3_units(lite0, "efficientnet-lite0") == ("fc", U.LITE_CLASSES)
     rows = U.figure4_units(lite0, "efficientnet-lite0")
-    assert [layer for layer, _ in rows] == ["stem", "block03", "block06", "block11", "head", "fc"]
+    assert [layer for layer, _ in rows] == ["stem", "block03", "block06", "block11", "block16", "fc"]
     for layer, units in rows:
         assert max(units) < lite0.blob_shapes[layer][1], layer
     # any other model: a spread of its conv blobs and its class layer

@@ -13,7 +13,9 @@ screenshot), the others a fixed, spread-out choice.
 efficientnet-lite0 (the embedded model) and -lite1/-lite2: the same class units where the
 paper's classes exist (ImageNet order), completed to 20 with common classes; Figure 4
 takes six units from each of an early conv blob (stem), two middle blobs (block03,
-block06), a late one (block11), the last conv blob (head) and the class layer (fc).
+block06), a late one (block11), the last block (block16) and the class layer (fc). The
+last block, not the 1x1 `head` conv after it: head is a ReLU6 output, whose units stop at
+6, and their pictures with them.
 
 Other models: Figure 3 uses the first 10 units of the class layer; Figure 4 six evenly
 spaced units of five conv blobs spread over the depth and of the class layer.
@@ -37,7 +39,7 @@ FIGURE3 = {
 
 _LITE_FIGURE4 = (("stem", (0, 5, 10, 15, 20, 25)), ("block03", (0, 4, 8, 12, 16, 20)),
                  ("block06", (0, 13, 26, 39, 52, 65)), ("block11", (0, 18, 36, 54, 72, 90)),
-                 ("head", (0, 200, 400, 600, 800, 1000)), ("fc", (130, 9, 779, 971, 285, 1)))
+                 ("block16", (0, 64, 128, 192, 256, 319)), ("fc", (130, 9, 779, 971, 285, 1)))
 FIGURE4 = {
     "caffenet-yos": (("conv1", (0, 16, 32, 48, 64, 80)), ("conv2", (0, 40, 80, 120, 160, 200)),
                      ("conv3", (0, 60, 120, 180, 240, 300)),
