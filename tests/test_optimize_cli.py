@@ -157,7 +157,7 @@ def test_a_preset_runs_in_the_models_units_and_info_records_both(tiny_path, tmp_
     assert main(["optimize", "--model", tiny_path, "--push-layer", "fc", "--max-iter", "2",
                  "--preset", "paper3", "--push-channel", "1",
                  "--output-prefix", str(tmp_path / "opt")]) == 0
-    assert "its step sizes are divided by that, lr_params {'lr': 5000.0" in capsys.readouterr().err
+    assert "its learning-rate parameters are divided by that, lr_params {'lr': 5000.0" in capsys.readouterr().err
     prefix = str(tmp_path / "opt_fc_0001_0_")
     assert "                     lr_params: {'lr': 5000.0" in open(prefix + "info.txt").read()
     doc = json.load(open(prefix + "info.json"))

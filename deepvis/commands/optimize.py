@@ -174,7 +174,7 @@ def preset_notice(preset: str | None, values: dict, input_scale: float, explicit
     if preset is None or explicit_lr or input_scale == 1 or "lr_params" not in P.PRESETS[preset]:
         return
     print(f"deepvis: --preset {preset} on a network whose input is pixels x {input_scale:.4g}: "
-          f"its step sizes are divided by that, lr_params {values['lr_params']} (pass "
+          f"its learning-rate parameters are divided by that, lr_params {values['lr_params']} (pass "
           f"--lr-params to set them literally)", file=sys.stderr)
 
 

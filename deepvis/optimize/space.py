@@ -31,7 +31,7 @@ class PixelSpace:
     @property
     def input_scale(self) -> float:
         """One number for the model's input scale (the geometric mean over channels), the
-        factor the presets' step sizes are divided by (params.preset_values)."""
+        factor the presets' learning-rate parameters are divided by (params.preset_values)."""
         scale = np.abs(np.ravel(self.scale))
         if np.all(scale == scale[0]):
             return float(scale[0])                  # exact, so scale 1 leaves presets exact
