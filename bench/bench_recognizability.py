@@ -6,7 +6,7 @@ Run: python bench/bench_recognizability.py [--iters 200] [--out recognizability]
 This is `deepvis figure3 efficientnet-lite0 --presets none,paper1,paper2,paper3,paper4,robust
 --judges lite0,lite1,lite2`:
 the 20 documented class units (deepvis/figures/units.py, the paper's classes first), rows
-none, paper1..paper4 and robust, all as presets in Lite0's units (step sizes x128,
+none, paper1..paper4 and robust, all as presets in Lite0's units (learning-rate parameters x128,
 params.preset_values), seed 0, --iters iterations for every setting, batched. Each cell's
 best_Xpm.jpg is written as `deepvis optimize` writes it and read back, so the judges see
 the JPEG a user sees. Lite0 judging its own pictures gives its top-1; Lite1 (240 px) and

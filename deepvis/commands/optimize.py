@@ -14,8 +14,9 @@ original's default), else to its first labelled layer (fc on EfficientNet-Lite).
 The image is optimized in pixel units, mean subtracted, in the network's channel order
 (exactly the original's variable for Caffe models); the model's input scale sits between
 it and the network. So clipping keeps pixels in [0, 255], decay pulls towards the mean
-image and blur widths are in pixels on every model. A --preset's step sizes (lr, max_lr)
-are the paper's divided by the model's input scale (x128 on EfficientNet-Lite, whose
+image and blur widths are in pixels on every model. A --preset's learning-rate parameters
+(lr; max_lr and desired_prog) are the paper's divided by the model's input scale, so the
+rate each policy picks is too (x128 on EfficientNet-Lite, whose
 input is (pixel - 127) / 128; exactly the paper's on Caffe models), because a network's
 gradient with respect to pixels shrinks with that scale; explicit flags stay literal.
 Beyond the paper, --preset robust adds random views each step (jitter, zoom, rotation)

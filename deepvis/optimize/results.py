@@ -218,7 +218,7 @@ def image_xpm(xx: np.ndarray, space) -> np.ndarray:
 def save_results(prefix: str, params, results: FindResults, space, brave: bool = False,
                  skipbig: bool = False, run: dict | None = None) -> list[str]:
     """Write one unit's files (each atomically); returns the paths written. `run` (e.g. the
-    preset and the input scale its step sizes were converted with) goes into info.json."""
+    preset and the input scale its learning-rate parameters were converted with) goes into info.json."""
     refuse_existing(output_files(prefix, skipbig), brave)
     written = []
     if results.best_xx is not None:
