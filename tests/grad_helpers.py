@@ -153,6 +153,38 @@ def assert_close(actual, expected, rtol=1e-4):
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=rtol * scale)
 
 
+def check_finite_differences(make_case, case: str) -> None:
+    """A case's float64 gradient graph (reference evaluator) against central differences."""
+    forward, shape = make_case(case, np.float64)
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((1, *shape))
+    seed = rng.standard_normal(reference_run(forward, {"data": x})["y"].shape)
+    from deepvis.grad import build_grad_graph
+    grad = reference_run(build_grad_graph(forward, "y", "grad"), {"data": x, "seed": seed})
+    expected = finite_difference(forward, "y", x, seed).reshape(x.shape)
+    assert np.abs(expected).max() > 1e-3  # the probe really moves the output
+    assert_close(grad["grad"], expected, rtol=1e-6)
+
+
+def check_runtimes_agree(make_case, case: str, mode: str) -> None:
+    """A case's gradient graph in `mode`: onnxruntime (float32) against the reference
+    evaluator (float64), and the NumPy executor against onnxruntime."""
+    from deepvis.grad import build_grad_graph
+    forward32, shape = make_case(case, np.float32)
+    forward64, _ = make_case(case, np.float64)
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((3, *shape))
+    seed = rng.standard_normal(reference_run(forward64, {"data": x})["y"].shape)
+    expected = reference_run(build_grad_graph(forward64, "y", mode),
+                             {"data": x, "seed": seed})["grad"]
+    graph32 = build_grad_graph(forward32, "y", mode)
+    feeds32 = {"data": x.astype(np.float32), "seed": seed.astype(np.float32)}
+    on_ort = ort_run(graph32, feeds32)["grad"]
+    assert_close(on_ort, expected)
+    if numpy_executor_available():
+        assert_close(numpy_run(graph32, feeds32)["grad"], on_ort)
+
+
 class Net:
     """A tiny forward graph under construction, reproducible in float32 and float64."""
 

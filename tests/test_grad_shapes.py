@@ -14,8 +14,8 @@ from deepvis.grad import MODES, build_grad_graph
 from deepvis.model import load_model
 
 from . import test_grad_rules
-from .grad_helpers import (Net, assert_close, finite_difference, numpy_run, ort_run,
-                           reference_run)
+from .grad_helpers import (Net, assert_close, check_finite_differences, check_runtimes_agree,
+                           finite_difference, numpy_run, ort_run, reference_run)
 
 
 def _dims(n, x, *axes):
@@ -94,31 +94,13 @@ def test_the_cases_hold_shapes_inference_cannot_give(case):
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_grad_matches_finite_differences(case):
-    forward, shape = make_case(case, np.float64)
-    rng = np.random.default_rng(7)
-    x = rng.standard_normal((1, *shape))
-    seed = rng.standard_normal(reference_run(forward, {"data": x})["y"].shape)
-    grad = reference_run(build_grad_graph(forward, "y", "grad"), {"data": x, "seed": seed})
-    expected = finite_difference(forward, "y", x, seed).reshape(x.shape)
-    assert np.abs(expected).max() > 1e-3
-    assert_close(grad["grad"], expected, rtol=1e-6)
+    check_finite_differences(make_case, case)
 
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_runtimes_agree(case, mode):
-    forward32, shape = make_case(case, np.float32)
-    forward64, _ = make_case(case, np.float64)
-    rng = np.random.default_rng(11)
-    x = rng.standard_normal((3, *shape))
-    seed = rng.standard_normal(reference_run(forward64, {"data": x})["y"].shape)
-    expected = reference_run(build_grad_graph(forward64, "y", mode),
-                             {"data": x, "seed": seed})["grad"]
-    graph32 = build_grad_graph(forward32, "y", mode)
-    feeds32 = {"data": x.astype(np.float32), "seed": seed.astype(np.float32)}
-    on_ort = ort_run(graph32, feeds32)["grad"]
-    assert_close(on_ort, expected)
-    assert_close(numpy_run(graph32, feeds32)["grad"], on_ort)
+    check_runtimes_agree(make_case, case, mode)
 
 
 def test_broadcast_axes_are_found_at_run_time_only_where_shapes_cannot_tell():
