@@ -4,7 +4,8 @@ architectures exported by torch.onnx.export: deepvis against torch autograd, sam
 Run: python bench/bench_own_models.py [--models resnet18,efficientnet_b0,convnext_tiny]
                                       [--batches 1,16] [--repeat 6] [--size 224] [--threads 2]
 Needs torch and torchvision. Each model is exported once (random weights, dynamic batch);
-deepvis runs it on onnxruntime with the optimizer's dedicated sessions and on the NumPy
+deepvis runs it on onnxruntime with the optimizer's dedicated sessions (a batch in slices over
+the cores; with --serial, also whole on one session) and, with --numpy, on the NumPy
 executor; torch runs the module itself in eval mode. Times are medians of interleaved
 blocks (bench.common), so a drift in machine load falls on every runner alike.
 """
@@ -29,6 +30,9 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--numpy", action="store_true", help="also time the NumPy executor")
+    parser.add_argument("--serial", action="store_true",
+                        help="also time onnxruntime running the batch whole, not in slices "
+                             "over the cores (exec/parallel.py)")
     args = parser.parse_args()
 
     import torch
@@ -46,6 +50,9 @@ def main() -> None:
             path = os.path.join(tmp, f"{name}.onnx")
             export(module, chw, path, dynamic_batch=True)
             runners = {"ort": load_model(path, backend="ort", speed_over_memory=True)}
+            if args.serial:
+                runners["ort whole"] = load_model(path, backend="ort", speed_over_memory=True)
+                runners["ort whole"].split_batches = False
             if args.numpy:
                 runners["numpy"] = load_model(path, backend="numpy")
             for batch in (int(b) for b in args.batches.split(",")):

@@ -15,6 +15,7 @@ import onnx
 from . import conventions, sources
 from .errors import DeepvisError
 from .exec import resolve_backend
+from .exec.parallel import worth_splitting
 from .grad import GradCache
 from .graph import meta
 from .graph.batch import (annotate_shapes, any_batch, fixed_batch, input_dims, open_shapes,
@@ -69,6 +70,10 @@ class Model:
                                                        **self._executor_options)
         self._grad_executors: dict = {}
         self.blob_shapes = self._shapes_at_batch_one()
+        # A dedicated model's gradient steps run a batch in slices over the cores where
+        # that pays (exec/parallel.py); set to False before the first step to run it whole.
+        self.split_batches = (speed_over_memory and backend == "ort"
+                              and worth_splitting(graph, self.blob_shapes))
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -166,8 +171,10 @@ class Model:
     def _grad_executor(self, blob: str, mode: str, extra: tuple, seed_times_activation=False):
         key = (blob, mode, extra, seed_times_activation)
         if key not in self._grad_executors:
+            split = {"split": self.split_batches} if self.backend == "ort" else {}
             self._grad_executors[key] = self._graphs.executor(
-                blob, mode, extra, self.backend, seed_times_activation, **self._executor_options)
+                blob, mode, extra, self.backend, seed_times_activation,
+                **self._executor_options, **split)
         return self._grad_executors[key]
 
     def _check_blobs(self, names) -> None:

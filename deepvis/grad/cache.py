@@ -11,7 +11,7 @@ Sessions come in two kinds. Lean ones (the default; the toolbox holds one per la
 mode) copy nothing: weight prepacking, which would give each session its own packed copy,
 is off, and so is the memory arena, which would keep each session's peak activations.
 Dedicated ones (`lean=False`, for a loop that runs one graph many times, as the optimizer
-does) pack the weights and keep their buffers. On CaffeNet that costs one more copy of the
+does) pack the weights and keep their buffers, and may split a batch over the cores. On CaffeNet that costs one more copy of the
 fully connected weights (about 240 MB) per session and buys about 10% at batch 16; it also
 makes a batch of one take the same matrix kernel as larger batches (unpacked, onnxruntime
 multiplies a single row by a matrix-vector kernel that rounds otherwise), so an image gets
@@ -28,6 +28,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from ..exec.parallel import BatchParallel, cores
 from ..fileio import atomic_path
 from ..graph.load import with_outputs
 from .builder import build_grad_graph
@@ -115,9 +116,16 @@ class GradCache:
         path = self.path(target, mode, extra_outputs, seed_times_target)
         return self._executor(path, backend, **options)
 
-    def _executor(self, path: pathlib.Path, backend: str, **options):
+    def _executor(self, path: pathlib.Path, backend: str, split: bool = False, **options):
+        """`split`: run batches in slices over the cores (exec/parallel.py) on a CPU."""
         if backend == "ort":
-            return SharedOrtExecutor(path, self._ort_initializers(path), **options)
+            whole = SharedOrtExecutor(path, self._ort_initializers(path), **options)
+            workers = cores()
+            on_cpu = whole.session.get_providers()[0] == "CPUExecutionProvider"
+            if not (split and on_cpu and workers > 1 and not options.get("threads")):
+                return whole
+            return BatchParallel(whole, lambda: SharedOrtExecutor(
+                path, self._ort_initializers(path), **dict(options, threads=1)), workers)
         from ..exec import make_executor
         return make_executor(path, backend, initializers=self.weights(), **options)
 
