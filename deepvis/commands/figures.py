@@ -38,9 +38,9 @@ from .optimize import add_find_args, find_values
 
 PAPER_ROWS = ("none", "paper1", "paper2", "paper3", "paper4")
 DEFAULT_ITER = 200
-# Measured with bench/bench_figures.py on EfficientNet-Lite0, 2 shared cores: a batch of 20
-# costs more per unit-iteration than one unit alone (memory traffic), and small batches
-# about the same; 4 keeps the batching without its cost.
+# Measured with bench/bench_figures.py on EfficientNet-Lite0, 2 cores, a batch in slices over
+# the cores: per unit-iteration a batch of 4 costs 0.86x one unit alone and a batch of 20
+# 0.81x. 4 keeps most of that, and a killed run loses at most one batch of 4 cells.
 DEFAULT_BATCH = 4
 
 
