@@ -11,11 +11,13 @@ Sessions come in two kinds. Lean ones (the default; the toolbox holds one per la
 mode) copy nothing: weight prepacking, which would give each session its own packed copy,
 is off, and so is the memory arena, which would keep each session's peak activations.
 Dedicated ones (`lean=False`, for a loop that runs one graph many times, as the optimizer
-does) pack the weights and keep their buffers, and may split a batch over the cores. On CaffeNet that costs one more copy of the
-fully connected weights (about 240 MB) per session and buys about 10% at batch 16; it also
-makes a batch of one take the same matrix kernel as larger batches (unpacked, onnxruntime
-multiplies a single row by a matrix-vector kernel that rounds otherwise), so an image gets
-the same bits alone as inside a batch.
+does) pack the weights, keep their buffers and may run a batch in slices over the cores
+(exec/parallel.py). On CaffeNet packing costs one more copy of the fully connected weights
+(about 240 MB) per session and buys about 10% at batch 16; it also makes a batch of one take
+the same matrix kernel as larger batches (unpacked, onnxruntime multiplies a single row by a
+matrix-vector kernel that rounds otherwise), so an image gets the same bits alone as inside
+a batch. The slices' single-threaded session is a second packed copy, made at the first
+batch of two or more.
 """
 from __future__ import annotations
 
