@@ -115,6 +115,7 @@ def main() -> None:
         for kind, options in EXPORTS.items():
             path = OUT / f"{name}-{kind}.onnx"
             export(module, CHW, path, **options)
+            drop_stack_traces(path)
             onnx.checker.check_model(onnx.load(str(path)))
             model = load_model(path, backend="ort")
             outputs = module_outputs(module, x, layers)
@@ -137,6 +138,19 @@ def main() -> None:
             np.savez_compressed(OUT / f"{name}-{kind}.npz", **refs)
             print(f"{path.name}: {path.stat().st_size} bytes, blobs "
                   f"{[str(refs[f'blob{i}']) for i in range(len(layers) + 1)]}")
+
+
+def drop_stack_traces(path) -> None:
+    """The dynamo exporter records each node's Python stack, with the paths of the machine
+    that exported it; the committed files keep the rest of its metadata."""
+    import onnx
+
+    model = onnx.load(str(path))
+    for node in model.graph.node:
+        kept = [p for p in node.metadata_props if p.key != "pkg.torch.onnx.stack_trace"]
+        del node.metadata_props[:]
+        node.metadata_props.extend(kept)
+    onnx.save(model, str(path))
 
 
 def _matching(model, x, wanted) -> str:
