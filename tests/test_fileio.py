@@ -9,7 +9,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -120,12 +119,10 @@ def test_a_read_only_folder_is_reported_before_the_import(tmp_path):
 
 
 def test_an_unknown_image_suffix_is_refused_before_the_model_loads(tmp_path):
-    started = time.monotonic()
     result = run_cli(["render", "--model", "no-such-model", "--input", "x.png",
                       "--out", tmp_path / "frame.xyz"])
     assert result.returncode == 1 and "Traceback" not in result.stderr
-    assert "cannot write an image with suffix '.xyz'" in result.stderr
-    assert time.monotonic() - started < 60
+    assert "cannot write an image with suffix '.xyz'" in result.stderr   # not "no-such-model"
     with pytest.raises(DeepvisError, match="suffix"):
         fileio.save_image(tmp_path / "noext", np.zeros((2, 2, 3)))
 

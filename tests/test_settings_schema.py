@@ -75,14 +75,12 @@ def test_the_cli_refuses_before_loading_any_network(tmp_path):
     path = tmp_path / "bad.yaml"
     path.write_text("deepvis_model: efficientnet-lite0\ncaffevis_status_fsize: 1e9\n")
     env = dict(os.environ, DEEPVIS_CACHE=str(tmp_path / "empty-cache"))
-    started = time.monotonic()
     result = subprocess.run([sys.executable, "-m", "deepvis.cli", "layers", str(path)],
                             capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert "caffevis_status_fsize" in result.stderr and "(0, 10]" in result.stderr
     assert not (tmp_path / "empty-cache" / "onnx").exists()     # no model was converted
-    assert time.monotonic() - started < 60
 
 
 def test_cross_key_rule_default_index_must_index_its_choices(tmp_path):
