@@ -183,7 +183,7 @@ def main(argv=None) -> int:
                               for b, g in deepvis_gradients(path, x, seed, backends).items()}
                     worst = max(errors.values())
                     grad_failures += worst > 1e-4
-                    print(f"    gradient vs torch: " + ", ".join(
+                    print("    gradient vs torch: " + ", ".join(
                         f"{b} {e:.2e}" for b, e in errors.items())
                         + ("" if worst <= 1e-4 else "  OVER 1e-4"), flush=True)
     missing = 0

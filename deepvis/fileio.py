@@ -25,7 +25,7 @@ import zlib
 import cv2
 import numpy as np
 
-from .errors import DeepvisError, FormatError
+from .errors import DeepvisError
 
 # .<name>.<host>-<pid>-<random>.part<suffix>; the older form had 8 random characters.
 _HOST = format(zlib.crc32(socket.gethostname().encode()), "08x")

@@ -62,14 +62,15 @@ def output_blob(model) -> str:
     return name if name in model.blob_names else model.blob_names[-1]
 
 
-def load_judge(name: str, backend: str = "auto") -> Judge:
+def load_judge(name: str, backend: str = "auto", gpu: bool = False) -> Judge:
     """A judge, loaded once per process (and shared by threads)."""
     name = judge_name(name)
-    key = (name, backend)
+    key = (name, backend, gpu)
     with _cache_lock:
         if key not in _cache:
             from .model import load_model
-            model = load_model(name, backend=backend)
+            model = load_model(name, backend=backend,
+                               overrides={"caffevis_mode_gpu": True} if gpu else None)
             _cache[key] = Judge(name, model, output_blob(model))
         return _cache[key]
 
@@ -122,7 +123,7 @@ def verdict(judge_: Judge, row: np.ndarray, cls: int, k: int) -> dict:
 
 
 def judge(images, classes, judges=DEFAULT_JUDGES, k: int = 5, labels=None,
-          backend: str = "auto") -> list[dict]:
+          backend: str = "auto", gpu: bool = False) -> list[dict]:
     """Ask each judge which class each picture shows.
 
     images: RGB pictures (H, W, 3), uint8 or float 0..255, any size. classes: the intended
@@ -136,7 +137,7 @@ def judge(images, classes, judges=DEFAULT_JUDGES, k: int = 5, labels=None,
                            "per image")
     if k < 1:
         raise DeepvisError(f"k must be at least 1, got {k}")
-    loaded = [j if isinstance(j, Judge) else load_judge(j, backend) for j in judges]
+    loaded = [j if isinstance(j, Judge) else load_judge(j, backend, gpu) for j in judges]
     if not loaded:
         raise DeepvisError("no judges given")
     for j in loaded:

@@ -8,7 +8,6 @@ import pytest
 from deepvis import load_model
 from deepvis.cli import main as cli
 from deepvis.settings import load_settings
-from deepvis.toolbox import jpgs
 from deepvis.toolbox.keys import parse_keys
 from deepvis.toolbox.layout import panes_from_settings
 from deepvis.toolbox.look import Look

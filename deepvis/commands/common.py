@@ -21,10 +21,19 @@ def add_model_args(parser, backend: bool = True) -> None:
                              "(RGB to [-1, 1]), lite (RGB, (x-127)/128); the setting "
                              "deepvis_preprocess")
     if backend:
-        parser.add_argument("--backend", choices=("auto", *BACKENDS), default="auto",
-                            help="ort: onnxruntime (CPU, or CUDA with caffevis_mode_gpu and "
-                                 "onnxruntime-gpu); numpy: deepvis's own NumPy executor; "
-                                 "auto: ort when installed, else numpy (default)")
+        add_backend_args(parser, "ort: onnxruntime (CPU, or CUDA with --gpu); numpy: deepvis's "
+                                 "own NumPy executor; auto: ort when installed, else numpy "
+                                 "(default)")
+
+
+def add_backend_args(parser, help: str) -> None:
+    """--backend, and --gpu (the original's caffevis_mode_gpu), for every command that runs
+    a network."""
+    parser.add_argument("--backend", choices=("auto", *BACKENDS), default="auto", help=help)
+    parser.add_argument("--gpu", action="store_true",
+                        help="run onnxruntime on CUDA: needs onnxruntime-gpu and a CUDA "
+                             "runtime, and without them says so once and runs on the CPU; "
+                             "the setting caffevis_mode_gpu")
 
 
 def open_model(args, backend=None, speed_over_memory: bool = False):
@@ -35,8 +44,10 @@ def open_model(args, backend=None, speed_over_memory: bool = False):
 
 
 def setting_overrides(args) -> dict:
-    """The settings the command line sets (--input-size, --preprocess): one definition, so
-    that every process that loads the model (Dask workers too) gets the same ones."""
+    """The settings the command line sets (--input-size, --preprocess, --gpu): one
+    definition, so that every process that loads the model (Dask workers too) gets the same
+    ones."""
     flags = {"deepvis_input_size": getattr(args, "input_size", None),
-             "deepvis_preprocess": getattr(args, "preprocess", None)}
+             "deepvis_preprocess": getattr(args, "preprocess", None),
+             "caffevis_mode_gpu": True if getattr(args, "gpu", False) else None}
     return {key: value for key, value in flags.items() if value is not None}

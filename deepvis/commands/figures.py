@@ -226,7 +226,7 @@ def judge_cells(args, model, jobs, cells, images) -> None:
 
     try:
         verdicts = judge([images[jobs[i].key] for i in picked], [jobs[i].unit for i in picked],
-                         names, labels=model.labels, backend=args.backend)
+                         names, labels=model.labels, backend=args.backend, gpu=args.gpu)
     except DeepvisError as exc:      # e.g. a judge not installed: the sheet is still worth it
         print(f"deepvis: warning: no judges' verdicts: {exc}", file=sys.stderr)
         return

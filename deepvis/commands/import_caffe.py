@@ -4,8 +4,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..errors import DeepvisError
-
 
 def register(sub) -> None:
     p = sub.add_parser(

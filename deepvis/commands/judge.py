@@ -14,10 +14,10 @@ import json
 import pathlib
 
 from ..errors import DeepvisError
-from ..exec import BACKENDS
 from ..fileio import read_image
 from ..judges import DEFAULT_JUDGES, judge, load_judge, tally
 from ..preprocess import as_rgb
+from .common import add_backend_args
 
 
 def register(sub) -> None:
@@ -33,8 +33,7 @@ def register(sub) -> None:
     p.add_argument("--top", type=int, default=5, metavar="K",
                    help="how many of each judge's classes to list (default 5)")
     p.add_argument("--json", action="store_true", help="print the verdicts as JSON")
-    p.add_argument("--backend", choices=("auto", *BACKENDS), default="auto",
-                   help="executor for the judges (default: onnxruntime when installed)")
+    add_backend_args(p, "executor for the judges (default: onnxruntime when installed)")
     p.set_defaults(run=run)
 
 
@@ -61,7 +60,7 @@ def run(args) -> int:
     names = [n for n in args.judges.split(",") if n.strip()]
     if not names:
         raise DeepvisError("--judges: name at least one model")
-    judges = [load_judge(n, args.backend) for n in names]
+    judges = [load_judge(n, args.backend, gpu=args.gpu) for n in names]
     counts = {j.classes for j in judges}
     if len(counts) > 1:
         sets = ", ".join(f"{j.name}: {j.classes} classes" for j in judges)

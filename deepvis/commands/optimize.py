@@ -29,12 +29,12 @@ import os
 import sys
 
 from ..errors import DeepvisError
-from ..exec import BACKENDS
 from ..optimize import params as P
 from ..optimize.loop import optimize
 from ..optimize.params import FindParams
 from ..optimize.results import output_files, output_prefix, refuse_existing, save_results
 from ..optimize.space import pixel_space
+from .common import add_backend_args, setting_overrides
 
 DEFAULT_MODEL = "efficientnet-lite0"
 DEFAULT_TEMPLATE = "%(p.push_layer)s_%(p.push_channel)04d_%(p.rand_seed)d"
@@ -67,8 +67,7 @@ def add_network_args(p) -> None:
                                    "the model --settings names, else efficientnet-lite0)")
     g.add_argument("--settings", metavar="FILE",
                    help="settings file (YAML or an original settings_local.py)")
-    g.add_argument("--backend", choices=("auto", *BACKENDS), default="auto",
-                   help="ort (onnxruntime), numpy, or auto (default)")
+    add_backend_args(g, "ort (onnxruntime), numpy, or auto (default)")
     g.add_argument("--caffe-root", help="accepted for compatibility and ignored (no Caffe needed)")
     g.add_argument("--deploy-proto", help="Caffe deploy prototxt (with --net-weights)")
     g.add_argument("--net-weights", help="Caffe .caffemodel weights (with --deploy-proto)")
@@ -202,7 +201,8 @@ def open_network(args):
 
     def load(model, settings=args.settings):
         # one gradient graph runs for many iterations, and units alone must match batched ones
-        return load_model(model, backend=args.backend, settings=settings, speed_over_memory=True)
+        return load_model(model, backend=args.backend, settings=settings, speed_over_memory=True,
+                          overrides=setting_overrides(args))
 
     if args.deploy_proto:
         from ..sources import cached_caffe_import

@@ -16,13 +16,13 @@ import cv2
 import numpy as np
 
 from ..errors import DeepvisError
-from ..exec import BACKENDS
 from ..fileio import save_image
 from ..optimize import params as P
 from ..optimize.loop import optimize
 from ..optimize.params import FindParams
 from ..optimize.results import output_files, refuse_existing, save_results
 from ..optimize.space import pixel_space
+from .common import add_backend_args, setting_overrides
 
 MODEL = "caffenet-yos"
 PREFIX = "opt_fc8_0130_0_"
@@ -46,7 +46,7 @@ def register(sub) -> None:
     p.add_argument("--model", default=MODEL,
                    help="the network (default: caffenet-yos, after `deepvis fetch "
                         "caffenet-yos`); another CaffeNet-shaped .onnx for a dry run")
-    p.add_argument("--backend", choices=("auto", *BACKENDS), default="auto")
+    add_backend_args(p, "ort (onnxruntime), numpy, or auto (default)")
     p.add_argument("--max-iter", type=int,
                    help="stop early, for a quick look (default: the recorded 1000)")
     p.add_argument("--output-dir", default="optimize_results",
@@ -66,7 +66,8 @@ def open_reproduce_model(args):
         raise DeepvisError("reproduce flamingo needs the caffenet-yos weights, which are not "
                            "fetched: run `deepvis fetch caffenet-yos` first (its host has been "
                            "down for years; see `deepvis fetch --help`)")
-    return load_model(args.model, backend=args.backend, speed_over_memory=True)
+    return load_model(args.model, backend=args.backend, speed_over_memory=True,
+                      overrides=setting_overrides(args))
 
 
 def flamingo_params(max_iter: int | None) -> FindParams:

@@ -1,7 +1,7 @@
 """`deepvis toolbox`: the live Deep Visualization Toolbox window."""
 from __future__ import annotations
 
-from ..exec import BACKENDS
+from .common import add_backend_args, setting_overrides
 
 DEFAULT_MODEL = "efficientnet-lite0"
 SETTINGS_LOCAL = "settings_local.py"
@@ -31,8 +31,7 @@ def add_toolbox_model_args(p) -> None:
     p.add_argument("--model", metavar="MODEL",
                    help="bundled model name, .onnx file or settings file (default: the "
                         f"settings' model, else {DEFAULT_MODEL})")
-    p.add_argument("--backend", choices=("auto", *BACKENDS), default="auto",
-                   help="ort (onnxruntime), numpy, or auto: ort when installed (default)")
+    add_backend_args(p, "ort (onnxruntime), numpy, or auto: ort when installed (default)")
 
 
 def find_settings_local(cwd=None):
@@ -77,13 +76,16 @@ def open_toolbox_model(args):
 
 
 def _open(args, load_model, read_settings_file):
+    flags = setting_overrides(args)
     if args.model:
-        return load_model(args.model, backend=args.backend, settings=args.settings)
+        return load_model(args.model, backend=args.backend, settings=args.settings,
+                          overrides=flags)
     if args.settings:
         own = read_settings_file(args.settings)
         if own.get("deepvis_model") or own.get("caffevis_deploy_prototxt"):
-            return load_model(args.settings, backend=args.backend)
-    return load_model(DEFAULT_MODEL, backend=args.backend, settings=args.settings)
+            return load_model(args.settings, backend=args.backend, overrides=flags)
+    return load_model(DEFAULT_MODEL, backend=args.backend, settings=args.settings,
+                      overrides=flags)
 
 
 def display_problem(environ=None, platform: str | None = None) -> str | None:

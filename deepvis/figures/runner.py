@@ -32,10 +32,10 @@ class ModelRef:
 
     @classmethod
     def from_args(cls, args) -> "ModelRef":
-        flags = {"deepvis_input_size": getattr(args, "input_size", None),
-                 "deepvis_preprocess": getattr(args, "preprocess", None)}
+        from ..commands.common import setting_overrides
+
         return cls(args.model, args.settings, getattr(args, "backend", "auto"),
-                   tuple(sorted((k, v) for k, v in flags.items() if v is not None)))
+                   tuple(sorted(setting_overrides(args).items())))
 
     def load(self):
         """The model, loaded once per process (optimizer sessions: speed over memory)."""

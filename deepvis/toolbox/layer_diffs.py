@@ -75,7 +75,7 @@ def cut_graph(model: onnx.ModelProto, start: str, end: str, shapes: dict):
             reached.update(o for o in node.output if o)
     if end not in reached:
         return None
-    needed, stack, keep = set(), [end], set()
+    stack, keep = [end], set()
     while stack:
         node = producer.get(stack.pop())
         if node is None or id(node) in keep:
